@@ -1,0 +1,40 @@
+"""vcalc: numerical vector calculus with C-speed kernels.
+
+Stable reductions (``logsumexp``, ``softmax``, ``log_softmax``,
+``softmax_jacobian``), batched quadratic forms and least squares, each with a
+compiled Cython kernel and an independent NumPy reference
+(:mod:`vcalc.reference`) selected by :func:`use_backend`.
+"""
+
+__version__ = "0.1.0"
+
+from vcalc._backend import get_backend, set_backend, show_config, use_backend
+from vcalc._quadratic import (
+    least_squares,
+    normal_equations,
+    quadratic_form,
+    quadratic_form_grad,
+    quadratic_form_hessian,
+    quadratic_form_value_and_grad,
+    weighted_least_squares,
+)
+from vcalc._reductions import log_softmax, logsumexp, softmax, softmax_jacobian
+
+__all__ = [
+    "__version__",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "show_config",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "softmax_jacobian",
+    "quadratic_form",
+    "quadratic_form_grad",
+    "quadratic_form_value_and_grad",
+    "quadratic_form_hessian",
+    "least_squares",
+    "weighted_least_squares",
+    "normal_equations",
+]

@@ -1,0 +1,205 @@
+"""Backend selection: the compiled Cython kernels or the NumPy reference.
+
+The process-wide default is ``"cython"`` when the extension modules import
+and ``"numpy"`` otherwise (with one ``RuntimeWarning`` at import, naming the
+import error).  :func:`set_backend` changes the process-wide default;
+:func:`use_backend` overrides it for the current thread only, for the
+duration of a ``with`` block, so threads never see each other's choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["get_backend", "set_backend", "use_backend", "show_config", "BACKENDS"]
+
+BACKENDS = ("cython", "numpy")
+
+_EXTENSIONS = ("_kernels", "_qf_kernels")
+
+
+def _load_extensions() -> tuple[dict[str, Any], str | None]:
+    """Import every compiled module; return them and the first import error."""
+    mods: dict[str, Any] = {}
+    for name in _EXTENSIONS:
+        try:
+            mods[name] = importlib.import_module(f"vcalc.{name}")
+        except ImportError as err:  # not compiled, or built for another Python
+            return {}, f"{type(err).__name__}: {err}"
+    return mods, None
+
+
+_ext, _ext_error = _load_extensions()
+HAVE_EXTENSION = not _ext_error
+
+if not HAVE_EXTENSION:
+    warnings.warn(
+        "vcalc's compiled kernels could not be imported "
+        f"({_ext_error}); every function runs on the NumPy reference backend. "
+        "Reinstall with `pip install .` on a machine with a C compiler to get them.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+def kernels(name: str) -> Any:
+    """Return the compiled module ``vcalc.<name>`` (only called on the cython backend)."""
+    return _ext[name]
+
+
+_default = "cython" if HAVE_EXTENSION else "numpy"
+_local = threading.local()
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a str, one of {BACKENDS}; got {type(name).__name__}.")
+    if name not in BACKENDS:
+        raise ValueError(f"`name` must be one of {BACKENDS}; got {name!r}.")
+    if name == "cython" and not HAVE_EXTENSION:
+        raise RuntimeError(
+            f"the 'cython' backend is unavailable: the extension failed to import ({_ext_error})."
+        )
+    return name
+
+
+def get_backend() -> str:
+    """Return the backend in force for the calling thread.
+
+    Returns
+    -------
+    str
+        ``"cython"`` or ``"numpy"``: the innermost :func:`use_backend` of this
+        thread if there is one, else the process-wide default.
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> vcalc.get_backend() in ("cython", "numpy")
+    True
+    """
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else _default
+
+
+def set_backend(name: str) -> None:
+    """Set the process-wide default backend.
+
+    Parameters
+    ----------
+    name : {"cython", "numpy"}
+        ``"cython"`` runs the compiled kernels, ``"numpy"`` the plain NumPy
+        reference implementation (:mod:`vcalc.reference`).
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a string.
+    ValueError
+        If `name` is not one of the backend names.
+    RuntimeError
+        If ``"cython"`` is asked for but the extension did not import.
+
+    Notes
+    -----
+    This is global: it changes the default for every thread that is not
+    inside a :func:`use_backend` block.  Prefer :func:`use_backend` in
+    library code and in threads.
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> before = vcalc.get_backend()
+    >>> vcalc.set_backend("numpy")
+    >>> vcalc.get_backend()
+    'numpy'
+    >>> vcalc.set_backend(before)
+    """
+    global _default
+    _default = _check_name(name)
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[str]:
+    """Use a backend in the current thread for the duration of a ``with`` block.
+
+    Parameters
+    ----------
+    name : {"cython", "numpy"}
+        Backend to use inside the block.
+
+    Yields
+    ------
+    str
+        The backend name.
+
+    Notes
+    -----
+    The override is thread-local: other threads keep their own backend, so
+    concurrent ``use_backend`` blocks never race.  Blocks nest, and the
+    previous backend is restored on exit even when the block raises.
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> with vcalc.use_backend("numpy"):
+    ...     print(vcalc.get_backend())
+    numpy
+    """
+    name = _check_name(name)
+    stack = getattr(_local, "stack", None)
+    if stack is None:
+        stack = _local.stack = []
+    stack.append(name)
+    try:
+        yield name
+    finally:
+        stack.pop()
+
+
+def config() -> dict[str, Any]:
+    """Return the facts that :func:`show_config` prints, as a dict."""
+    from vcalc import __version__
+
+    info: dict[str, Any] = {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "backend": get_backend(),
+        "extension": HAVE_EXTENSION,
+    }
+    if HAVE_EXTENSION:
+        info.update(_ext["_kernels"].build_info())
+    else:
+        info["extension_error"] = _ext_error
+    return info
+
+
+def show_config() -> None:
+    """Print how vcalc was built and what it will run.
+
+    Prints the version, the backend in force, whether the compiled extension
+    is present, the compiler and flags it was built with, the SIMD level the
+    compiler targeted, and the threading configuration.
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> vcalc.show_config()  # doctest: +ELLIPSIS
+    vcalc ...
+    """
+    info = config()
+    print(f"vcalc {info['version']}")
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if key == "version":
+            continue
+        print(f"  {key:<{width}} : {value}")
