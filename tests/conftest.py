@@ -1,9 +1,18 @@
 """Shared fixtures: the backend under test and a seeded random generator."""
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import vcalc
+
+# Property tests: a short profile by default (CI), a long one for fuzzing
+# campaigns: VCALC_HYPOTHESIS_PROFILE=long pytest -k property
+settings.register_profile("ci", max_examples=100, deadline=None)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("VCALC_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(params=["cython", "numpy"])

@@ -19,13 +19,12 @@ from vcalc import _backend
 from vcalc import _ref_reductions as _ref
 from vcalc._ref_reductions import (
     _as_result,
-    _check_flag,
     _moved_rows,
     _prep_jacobian_axis,
     _prep_reduction,
     _reduced_shape,
 )
-from vcalc._validate import compute_dtype, result_dtype
+from vcalc._validate import check_bool, compute_dtype, result_dtype
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_jacobian"]
 
@@ -143,8 +142,8 @@ def logsumexp(
     """
     if _backend.get_backend() == "numpy":
         return _ref.logsumexp(a, axis, b, keepdims, return_sign)
-    keepdims = _check_flag(keepdims, "keepdims")
-    return_sign = _check_flag(return_sign, "return_sign")
+    keepdims = check_bool(keepdims, "keepdims")
+    return_sign = check_bool(return_sign, "return_sign")
     p = _prep_reduction(a, axis, b, scalar_as_1d=True)
     rows = _rows(p.a, p.axes, p.cdtype)
     out = np.empty(rows.shape[0], p.cdtype)

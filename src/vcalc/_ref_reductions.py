@@ -16,7 +16,13 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from vcalc._validate import as_float_array, check_axis, compute_dtype, result_dtype
+from vcalc._validate import (
+    as_float_array,
+    check_axis,
+    check_bool,
+    compute_dtype,
+    result_dtype,
+)
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_jacobian"]
 
@@ -24,12 +30,6 @@ __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_jacobian"]
 # ---------------------------------------------------------------------------
 # Validation shared with the Cython facade
 # ---------------------------------------------------------------------------
-
-
-def _check_flag(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False; got {value!r}.")
-    return bool(value)
 
 
 class _Reduction(NamedTuple):
@@ -245,8 +245,8 @@ def logsumexp(
     return_sign: bool = False,
 ) -> Any:
     """NumPy reference for :func:`vcalc.logsumexp` (same signature and results)."""
-    keepdims = _check_flag(keepdims, "keepdims")
-    return_sign = _check_flag(return_sign, "return_sign")
+    keepdims = check_bool(keepdims, "keepdims")
+    return_sign = check_bool(return_sign, "return_sign")
     p = _prep_reduction(a, axis, b, scalar_as_1d=True)
     a64 = p.a.astype(np.float64)
     with np.errstate(all="ignore"):  # overflow of x - max to -inf is exact here
