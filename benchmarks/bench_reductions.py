@@ -54,8 +54,11 @@ def implementations(name):
     return {
         "vcalc": lambda a: getattr(vcalc, name)(a, axis=-1),
         "scipy": sp,
-        "numpy": {"softmax": numpy_softmax, "log_softmax": numpy_log_softmax,
-                  "logsumexp": numpy_logsumexp}[name],
+        "numpy": {
+            "softmax": numpy_softmax,
+            "log_softmax": numpy_log_softmax,
+            "logsumexp": numpy_logsumexp,
+        }[name],
         "torch": torch_impl,
         "np.exp (limit)": limit,
     }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def data(shape, dtype="float64", seed=0):
     """A read-only array of standard normals times 3, cached across benchmarks."""
     a = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(dtype)

@@ -47,12 +47,18 @@ def array_zoo(rng, dtypes=(np.float64, np.float32)):
         yield f"{name} transposed", rng.standard_normal((6, 4)).astype(dtype).T
         yield f"{name} strided", rng.standard_normal((5, 12)).astype(dtype)[::2, ::3]
         yield f"{name} fortran", np.asfortranarray(rng.standard_normal((4, 6)).astype(dtype))
-        yield f"{name} byteswapped", rng.standard_normal((3, 5)).astype(np.dtype(dtype).newbyteorder(">"))
+        yield (
+            f"{name} byteswapped",
+            rng.standard_normal((3, 5)).astype(np.dtype(dtype).newbyteorder(">")),
+        )
         ro = rng.standard_normal((3, 4)).astype(dtype)
         ro.flags.writeable = False
         yield f"{name} read-only", ro
         big = np.array([[1e308, -1e308, 0.0], [1e308, 1e308, 1e308], [-1e308, -1e308, 5.0]])
-        yield f"{name} +-1e308", big.astype(dtype) if dtype == np.float64 else (big * 3e-270).astype(dtype)
+        yield (
+            f"{name} +-1e308",
+            big.astype(dtype) if dtype == np.float64 else (big * 3e-270).astype(dtype),
+        )
         special = np.array(
             [
                 [np.inf, 1.0, np.inf],

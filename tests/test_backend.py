@@ -62,7 +62,9 @@ def test_use_backend_is_thread_local():
 
 
 def test_backend_names_are_checked():
-    with pytest.raises(ValueError, match=r"`name` must be one of \('cython', 'numpy'\); got 'torch'"):
+    with pytest.raises(
+        ValueError, match=r"`name` must be one of \('cython', 'numpy'\); got 'torch'"
+    ):
         vcalc.set_backend("torch")
     with pytest.raises(TypeError, match="`name` must be a str"):
         with vcalc.use_backend(1):
@@ -74,7 +76,9 @@ def test_numpy_backend_runs_the_reference(monkeypatch):
 
     calls = []
     real = _ref_reductions.softmax
-    monkeypatch.setattr(_ref_reductions, "softmax", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        _ref_reductions, "softmax", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     with vcalc.use_backend("numpy"):
         vcalc.softmax([1.0, 2.0])
     with vcalc.use_backend("cython"):
@@ -116,8 +120,9 @@ def test_without_the_extension_vcalc_warns_once_and_works():
         print("fallback ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert "fallback ok" in proc.stdout
     assert "FAIL: the compiled extension is not available" in proc.stdout

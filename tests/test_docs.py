@@ -12,7 +12,8 @@ import vcalc
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(vcalc.__path__, "vcalc.")
+    m.name
+    for m in pkgutil.iter_modules(vcalc.__path__, "vcalc.")
     if not m.name.endswith("__main__")
 )
 
@@ -34,7 +35,8 @@ def test_public_functions_have_runnable_examples():
 @pytest.mark.skipif(not README.exists(), reason="README.md not beside the tests")
 def test_readme_quickstart():
     np.set_printoptions(legacy=False)
-    result = doctest.testfile(str(README), module_relative=False,
-                              optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testfile(
+        str(README), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE
+    )
     assert result.attempted > 0
     assert result.failed == 0

@@ -10,13 +10,17 @@ from vcalc._registry import REGISTRY
 
 
 def _layouts(arr):
-    """The same values as C order, a strided view, Fortran order and big-endian."""
+    """Four layouts of the same values: C order, strided view, Fortran order, big-endian.
+
+    Where a layout does not apply (a strided view of an empty array, Fortran
+    order of a vector) the C-ordered copy stands in, so every array has four.
+    """
     yield np.array(arr)
     if arr.ndim >= 1 and arr.size:
-        wide = np.repeat(arr, 2, axis=-1)
-        yield wide[..., ::2]  # a strided view into a larger buffer
-    if arr.ndim >= 2:
-        yield np.asfortranarray(arr)
+        yield np.repeat(arr, 2, axis=-1)[..., ::2]  # a strided view into a larger buffer
+    else:
+        yield np.array(arr)
+    yield np.asfortranarray(arr) if arr.ndim >= 2 else np.array(arr)
     yield arr.astype(arr.dtype.newbyteorder(">"))
 
 
@@ -25,14 +29,16 @@ def test_inputs_unchanged(backend, name):
     entry = REGISTRY[name]
     for case in entry.cases(np.random.default_rng(11)):
         arrays = [a for a in case.args if isinstance(a, np.ndarray)]
-        for variant in zip(*[_layouts(a) for a in arrays]):
+        for variant in zip(*[_layouts(a) for a in arrays], strict=True):
             it = iter(variant)
             args = tuple(next(it) if isinstance(a, np.ndarray) else a for a in case.args)
-            kwargs = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in case.kwargs.items()}
+            kwargs = {
+                k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in case.kwargs.items()
+            }
             before = [(copy.deepcopy(a), getattr(a, "strides", None)) for a in args]
             kw_before = copy.deepcopy(kwargs)
             entry.func(*args, **kwargs)
-            for a, (b, strides) in zip(args, before):
+            for a, (b, strides) in zip(args, before, strict=True):
                 if isinstance(a, np.ndarray):
                     np.testing.assert_array_equal(a, b, err_msg=case.label)
                     assert a.dtype == b.dtype and a.strides == strides

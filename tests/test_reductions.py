@@ -106,7 +106,9 @@ def test_softmax_family_matches_scipy(backend, rng, name, dtype, shape, axis):
         # SciPy's log(sum) carries an absolute error of about eps at the
         # slice maximum, where log_softmax is near 0; vcalc's log1p does not.
         atol = 8 * EPS[dtype] * slice_scale(a, axis)
-        np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=np.broadcast_to(atol, a.shape).max())
+        np.testing.assert_allclose(
+            got, want, rtol=RTOL[dtype], atol=np.broadcast_to(atol, a.shape).max()
+        )
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -122,7 +124,10 @@ def test_logsumexp_keepdims_shape_matches_numpy(backend, rng, shape, axis, keepd
 def test_logsumexp_of_scalar_like_scipy(backend):
     assert vcalc.logsumexp(3.0) == 3.0
     assert vcalc.logsumexp(np.float32(3.0), axis=0) == np.float32(3.0)
-    assert vcalc.logsumexp(2.0, keepdims=True).shape == scipy_call("logsumexp", 2.0, keepdims=True).shape
+    assert (
+        vcalc.logsumexp(2.0, keepdims=True).shape
+        == scipy_call("logsumexp", 2.0, keepdims=True).shape
+    )
 
 
 def test_weights_broadcast_against_data_like_scipy(backend, rng):
@@ -185,7 +190,9 @@ def test_log1p_keeps_precision_near_zero(backend):
     assert vcalc.log_softmax([0.0, -40.0])[0] == pytest.approx(-want, rel=1e-15)
     J = vcalc.softmax_jacobian([0.0, -40.0])
     s1 = np.exp(-40.0) / (1 + np.exp(-40.0))
-    np.testing.assert_allclose(J, [[s1 * (1 - s1), -s1 * (1 - s1)], [-s1 * (1 - s1), s1 * (1 - s1)]], rtol=1e-14)
+    np.testing.assert_allclose(
+        J, [[s1 * (1 - s1), -s1 * (1 - s1)], [-s1 * (1 - s1), s1 * (1 - s1)]], rtol=1e-14
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -289,7 +296,9 @@ def test_result_dtypes(backend, dtype, expected):
 
 def test_float16_computed_in_float32(backend):
     a = np.array([0.1, 2.5, -3.0], dtype=np.float16)
-    np.testing.assert_array_equal(vcalc.softmax(a), reference.softmax(a.astype(np.float32)).astype(np.float16))
+    np.testing.assert_array_equal(
+        vcalc.softmax(a), reference.softmax(a.astype(np.float32)).astype(np.float16)
+    )
     assert vcalc.logsumexp(a) == np.float16(scipy_call("logsumexp", a.astype(np.float64)))
 
 
@@ -427,5 +436,9 @@ def test_property_finite_input_never_warns_and_matches_scipy(case):
     want = scipy_call("logsumexp", a.astype(np.float64), axis=axis)
     fine = np.isfinite(want)  # SciPy overflows where vcalc does not
     atol = 8 * EPS[np.float64] * float(np.max(np.abs(a), initial=1.0))
-    np.testing.assert_allclose(np.asarray(got, dtype=np.float64)[fine], np.asarray(want)[fine],
-                               rtol=2e-6 if a.dtype == np.float32 else 1e-13, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(got, dtype=np.float64)[fine],
+        np.asarray(want)[fine],
+        rtol=2e-6 if a.dtype == np.float32 else 1e-13,
+        atol=atol,
+    )

@@ -21,13 +21,17 @@ def test_not_an_array(backend, name, bad):
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_complex_is_rejected(backend, name):
-    with pytest.raises(TypeError, match=rf"`{ARG[name]}` must be real; got complex dtype complex128"):
+    with pytest.raises(
+        TypeError, match=rf"`{ARG[name]}` must be real; got complex dtype complex128"
+    ):
         getattr(vcalc, name)(np.array([1.0 + 1j, 2.0]))
 
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_object_and_string_arrays_are_rejected(backend, name):
-    with pytest.raises(TypeError, match=rf"`{ARG[name]}` must be an array of real numbers; got dtype object"):
+    with pytest.raises(
+        TypeError, match=rf"`{ARG[name]}` must be an array of real numbers; got dtype object"
+    ):
         getattr(vcalc, name)(np.array([1.0, None]))
     with pytest.raises(TypeError, match=r"got dtype <U1"):
         getattr(vcalc, name)(np.array(["a", "b"]))
@@ -35,7 +39,9 @@ def test_object_and_string_arrays_are_rejected(backend, name):
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_ragged_lists_are_rejected(backend, name):
-    with pytest.raises(ValueError, match=rf"`{ARG[name]}` must be a rectangular array of real numbers"):
+    with pytest.raises(
+        ValueError, match=rf"`{ARG[name]}` must be a rectangular array of real numbers"
+    ):
         getattr(vcalc, name)([[1.0, 2.0], [3.0]])
 
 
@@ -45,7 +51,9 @@ def test_complex_weights_are_rejected(backend):
 
 
 def test_weights_must_broadcast(backend):
-    with pytest.raises(ValueError, match=r"`b` must broadcast against `a`; got shapes \(3,\) and \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"`b` must broadcast against `a`; got shapes \(3,\) and \(2,\)"
+    ):
         vcalc.logsumexp([1.0, 2.0], b=[1.0, 2.0, 3.0])
 
 
@@ -61,7 +69,9 @@ def test_axis_type(backend, name, axis):
 def test_axis_out_of_range(backend, name, axis):
     if name == "softmax_jacobian" and isinstance(axis, tuple):
         return
-    with pytest.raises(np.exceptions.AxisError, match=r"`axis` -?\d is out of bounds for an array of dimension 2"):
+    with pytest.raises(
+        np.exceptions.AxisError, match=r"`axis` -?\d is out of bounds for an array of dimension 2"
+    ):
         getattr(vcalc, name)(np.zeros((2, 3)), axis=axis)
 
 
@@ -72,7 +82,9 @@ def test_axis_repeated(backend, name):
 
 
 def test_softmax_jacobian_axis_tuple(backend):
-    with pytest.raises(TypeError, match=r"`axis` must be an int or None for softmax_jacobian; got \(0,\)"):
+    with pytest.raises(
+        TypeError, match=r"`axis` must be an int or None for softmax_jacobian; got \(0,\)"
+    ):
         vcalc.softmax_jacobian(np.zeros((2, 3)), axis=(0,))
 
 

@@ -25,7 +25,6 @@ from vcalc import _quadratic, _reductions, reference
 __all__ = ["Case", "Entry", "REGISTRY"]
 
 
-
 def _edge_values(dtype: Any) -> np.ndarray:
     """Values that break naive kernels, +-1e308 scaled to the dtype's range."""
     big = 1e308 if np.dtype(dtype) == np.float64 else 3e38
@@ -76,7 +75,11 @@ def _reduction_cases(rng: np.random.Generator, *, weights: bool) -> Iterator[Cas
                 yield Case((a,), {"axis": axis, "b": b}, "weights >= 0")
                 yield Case(
                     (a,),
-                    {"axis": axis, "b": rng.uniform(-1, 1, shape).astype(dtype), "return_sign": True},
+                    {
+                        "axis": axis,
+                        "b": rng.uniform(-1, 1, shape).astype(dtype),
+                        "return_sign": True,
+                    },
                     "signed weights",
                 )
         # Rows drawn from the edge values: +-1e308, +-inf, NaN, all -inf, ...
@@ -105,14 +108,21 @@ def _quadratic_cases(rng: np.random.Generator) -> Iterator[Case]:
     for dtype in (np.float64, np.float32):
         for n in (1, 2, 3, 5, 8, 17):
             A = _data(rng, (n, n), dtype)
-            yield Case((A, _data(rng, (50, n), dtype)), {}, f"{np.dtype(dtype).name} n={n} A shared")
+            yield Case(
+                (A, _data(rng, (50, n), dtype)), {}, f"{np.dtype(dtype).name} n={n} A shared"
+            )
             yield Case((_data(rng, (4, n, n), dtype), _data(rng, (4, n), dtype)), {}, "A batched")
-            yield Case((_data(rng, (3, 1, n, n), dtype), _data(rng, (4, n), dtype)), {}, "broadcast")
+            yield Case(
+                (_data(rng, (3, 1, n, n), dtype), _data(rng, (4, n), dtype)), {}, "broadcast"
+            )
         yield Case((_data(rng, (3, 3), dtype), _data(rng, (3,), dtype)), {}, "single x")
         yield Case((_data(rng, (4, 4), dtype), _data(rng, (0, 4), dtype)), {}, "empty batch")
     # Entries of 1e150: products near 1e300 must stay finite and exact.
-    yield Case((_data(rng, (6, 6), np.float64) * 1e150, _data(rng, (7, 6), np.float64)), {},
-               "large entries")
+    yield Case(
+        (_data(rng, (6, 6), np.float64) * 1e150, _data(rng, (7, 6), np.float64)),
+        {},
+        "large entries",
+    )
 
 
 def _quadratic_grad_cases(rng: np.random.Generator) -> Iterator[Case]:
@@ -120,8 +130,11 @@ def _quadratic_grad_cases(rng: np.random.Generator) -> Iterator[Case]:
     for dtype in (np.float64, np.float32):
         for n in (2, 5, 17):
             A = _data(rng, (n, n), dtype)
-            yield Case((A + A.T, _data(rng, (20, n), dtype)), {"symmetric": True},
-                       f"{np.dtype(dtype).name} n={n} symmetric")
+            yield Case(
+                (A + A.T, _data(rng, (20, n), dtype)),
+                {"symmetric": True},
+                f"{np.dtype(dtype).name} n={n} symmetric",
+            )
 
 
 def _hessian_cases(rng: np.random.Generator) -> Iterator[Case]:
@@ -206,27 +219,77 @@ def _normal_scale(case: Case, ref_out: Any) -> Any:
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in [
-        Entry("logsumexp", _reductions.logsumexp, reference.logsumexp,
-              lambda rng: _reduction_cases(rng, weights=True)),
-        Entry("softmax", _reductions.softmax, reference.softmax,
-              lambda rng: _reduction_cases(rng, weights=False)),
-        Entry("log_softmax", _reductions.log_softmax, reference.log_softmax,
-              lambda rng: _reduction_cases(rng, weights=False)),
-        Entry("softmax_jacobian", _reductions.softmax_jacobian, reference.softmax_jacobian,
-              _jacobian_cases),
-        Entry("quadratic_form", _quadratic.quadratic_form, reference.quadratic_form,
-              _quadratic_cases, _qf_value_scale),
-        Entry("quadratic_form_grad", _quadratic.quadratic_form_grad,
-              reference.quadratic_form_grad, _quadratic_grad_cases, _qf_grad_scale),
-        Entry("quadratic_form_value_and_grad", _quadratic.quadratic_form_value_and_grad,
-              reference.quadratic_form_value_and_grad, _quadratic_cases, _qf_scale),
-        Entry("quadratic_form_hessian", _quadratic.quadratic_form_hessian,
-              reference.quadratic_form_hessian, _hessian_cases),
-        Entry("least_squares", _quadratic.least_squares, reference.least_squares,
-              _least_squares_cases, _lsq_scale),
-        Entry("weighted_least_squares", _quadratic.weighted_least_squares,
-              reference.weighted_least_squares, _weighted_cases, _wlsq_scale),
-        Entry("normal_equations", _quadratic.normal_equations, reference.normal_equations,
-              _normal_cases, _normal_scale),
+        Entry(
+            "logsumexp",
+            _reductions.logsumexp,
+            reference.logsumexp,
+            lambda rng: _reduction_cases(rng, weights=True),
+        ),
+        Entry(
+            "softmax",
+            _reductions.softmax,
+            reference.softmax,
+            lambda rng: _reduction_cases(rng, weights=False),
+        ),
+        Entry(
+            "log_softmax",
+            _reductions.log_softmax,
+            reference.log_softmax,
+            lambda rng: _reduction_cases(rng, weights=False),
+        ),
+        Entry(
+            "softmax_jacobian",
+            _reductions.softmax_jacobian,
+            reference.softmax_jacobian,
+            _jacobian_cases,
+        ),
+        Entry(
+            "quadratic_form",
+            _quadratic.quadratic_form,
+            reference.quadratic_form,
+            _quadratic_cases,
+            _qf_value_scale,
+        ),
+        Entry(
+            "quadratic_form_grad",
+            _quadratic.quadratic_form_grad,
+            reference.quadratic_form_grad,
+            _quadratic_grad_cases,
+            _qf_grad_scale,
+        ),
+        Entry(
+            "quadratic_form_value_and_grad",
+            _quadratic.quadratic_form_value_and_grad,
+            reference.quadratic_form_value_and_grad,
+            _quadratic_cases,
+            _qf_scale,
+        ),
+        Entry(
+            "quadratic_form_hessian",
+            _quadratic.quadratic_form_hessian,
+            reference.quadratic_form_hessian,
+            _hessian_cases,
+        ),
+        Entry(
+            "least_squares",
+            _quadratic.least_squares,
+            reference.least_squares,
+            _least_squares_cases,
+            _lsq_scale,
+        ),
+        Entry(
+            "weighted_least_squares",
+            _quadratic.weighted_least_squares,
+            reference.weighted_least_squares,
+            _weighted_cases,
+            _wlsq_scale,
+        ),
+        Entry(
+            "normal_equations",
+            _quadratic.normal_equations,
+            reference.normal_equations,
+            _normal_cases,
+            _normal_scale,
+        ),
     ]
 }

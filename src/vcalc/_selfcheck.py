@@ -65,10 +65,12 @@ def compare(fast: Any, ref: Any, scale: Any = None) -> tuple[float, list[str]]:
     if len(fast_t) != len(ref_t):
         return np.inf, [f"returns {len(fast_t)} values, reference {len(ref_t)}"]
     worst, problems = 0.0, []
-    for k, (f, r, s) in enumerate(zip(fast_t, ref_t, scale_t)):
+    for k, (f, r, s) in enumerate(zip(fast_t, ref_t, scale_t, strict=True)):
         where = f"output {k}: " if len(ref_t) > 1 else ""
         if np.isscalar(f) != np.isscalar(r):
-            problems.append(f"{where}{type(f).__name__} where the reference gives {type(r).__name__}")
+            problems.append(
+                f"{where}{type(f).__name__} where the reference gives {type(r).__name__}"
+            )
         f, r = np.asarray(f), np.asarray(r)
         if f.dtype != r.dtype or f.shape != r.shape:
             problems.append(f"{where}{f.dtype}{f.shape} vs reference {r.dtype}{r.shape}")
@@ -83,8 +85,11 @@ def compare(fast: Any, ref: Any, scale: Any = None) -> tuple[float, list[str]]:
         if not fin.any():
             continue
         diff = np.abs(f[fin].astype(np.float64) - r[fin].astype(np.float64))
-        den = np.abs(r[fin].astype(np.float64)) if s is None else np.broadcast_to(
-            np.abs(np.asarray(s, dtype=np.float64)), r.shape)[fin]
+        den = (
+            np.abs(r[fin].astype(np.float64))
+            if s is None
+            else np.broadcast_to(np.abs(np.asarray(s, dtype=np.float64)), r.shape)[fin]
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.where(diff == 0, 0.0, diff / den)
         err = np.where(np.isnan(err), np.inf, err)
@@ -128,14 +133,19 @@ def run(seed: int = 0, file: TextIO | None = None, entries: list[Entry] | None =
     print(f"\nself-check: Cython kernels vs NumPy reference (seed {seed})", file=out)
     for r in reports:
         status = "ok" if r.ok else "MISMATCH"
-        print(f"  {r.name:<{width}}  {r.cases:3d} cases  max rel error {r.max_error:9.2e}  "
-              f"{status}", file=out)
+        print(
+            f"  {r.name:<{width}}  {r.cases:3d} cases  max rel error {r.max_error:9.2e}  {status}",
+            file=out,
+        )
         for failure in r.failures[:5]:
             print(f"      {failure}", file=out)
     bad = [r.name for r in reports if not r.ok]
     if bad:
-        print(f"FAIL: {len(bad)} of {len(reports)} functions differ from the reference: "
-              f"{', '.join(bad)}", file=out)
+        print(
+            f"FAIL: {len(bad)} of {len(reports)} functions differ from the reference: "
+            f"{', '.join(bad)}",
+            file=out,
+        )
         return False
     print(f"PASS: all {len(reports)} functions match the reference.", file=out)
     return True
