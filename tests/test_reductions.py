@@ -442,3 +442,30 @@ def test_property_finite_input_never_warns_and_matches_scipy(case):
         rtol=2e-6 if a.dtype == np.float32 else 1e-13,
         atol=atol,
     )
+
+
+@st.composite
+def strided_views(draw):
+    """A view with arbitrary steps (negative included), maybe transposed, of a larger array."""
+    dtype = draw(st.sampled_from([np.float64, np.float32, np.dtype(">f8")]))
+    base = draw(
+        hnp.arrays(dtype, (7, 9), elements=st.floats(-1e4, 1e4, width=32, allow_subnormal=False))
+    )
+    steps = draw(st.tuples(st.sampled_from([1, 2, 3, -1, -2]), st.sampled_from([1, 2, 4, -1, -3])))
+    view = base[:: steps[0], :: steps[1]]
+    if draw(st.booleans()):
+        view = view.T
+    axis = draw(st.sampled_from([None, 0, 1, -1, (0, 1)]))
+    return view, axis
+
+
+@given(strided_views())
+def test_property_strided_views_match_contiguous_and_reference(case):
+    view, axis = case
+    contiguous = np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("="))
+    for name in ("logsumexp", "softmax", "log_softmax"):
+        got = getattr(vcalc, name)(view, axis=axis)
+        np.testing.assert_array_equal(got, getattr(vcalc, name)(contiguous, axis=axis))
+        with vcalc.use_backend("numpy"):
+            want = getattr(vcalc, name)(view, axis=axis)
+        _same(got, want, contiguous.dtype)

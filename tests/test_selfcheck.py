@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import vcalc
 from vcalc import __main__ as cli
@@ -49,3 +51,15 @@ def test_show_config_reports_build(capsys):
         assert key in out
     assert "-O3" in out or "debug" in out
     assert np.__version__ in out
+
+
+def test_console_script_is_installed():
+    # `pip install .` puts a `vcalc` command beside the interpreter.
+    script = Path(sys.executable).parent / "vcalc"
+    if not script.exists():
+        pytest.skip("vcalc is not installed as a package here (source-tree run)")
+    proc = subprocess.run(
+        [str(script), "--seed", "2"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS: all" in proc.stdout
