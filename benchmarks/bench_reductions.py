@@ -76,5 +76,8 @@ def test_reduction(benchmark, name, shape, dtype, impl):
     if out is not None:
         want = getattr(reference, name)(a, axis=-1)
         rtol = 1e-12 if dtype == "float64" else 1e-5
-        np.testing.assert_allclose(np.asarray(out, dtype=np.float64), want, rtol=rtol, atol=1e-300)
+        # Peers compute log(sum) where vcalc uses log1p: near 0 they are off
+        # by about eps * max|a| in absolute terms, which is allowed here.
+        atol = 1e-300 if name == "softmax" else 16 * np.finfo(dtype).eps * max(1, np.abs(a).max())
+        np.testing.assert_allclose(np.asarray(out, dtype=np.float64), want, rtol=rtol, atol=atol)
     benchmark(func, a)
