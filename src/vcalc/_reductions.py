@@ -19,7 +19,6 @@ from vcalc import _backend
 from vcalc import _ref_reductions as _ref
 from vcalc._ref_reductions import (
     _as_result,
-    _moved_rows,
     _prep_jacobian_axis,
     _prep_reduction,
     _reduced_shape,
@@ -32,11 +31,13 @@ __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_jacobian"]
 def _rows(a: np.ndarray, axes: tuple[int, ...], cdtype: np.dtype) -> np.ndarray:
     """C-contiguous, native-endian ``(batch, n)`` rows of `cdtype` with `axes` last.
 
-    Copies only when `a` is not already laid out that way.
+    Transposes as a view, then copies at most once (layout and dtype
+    together); the final reshape of the contiguous result is free.
     """
-    moved = _moved_rows(a, axes)
-    batch = prod(moved.shape[:-1])
-    return np.ascontiguousarray(moved, dtype=cdtype).reshape(batch, moved.shape[-1])
+    kept = [i for i in range(a.ndim) if i not in axes]
+    moved = np.ascontiguousarray(np.transpose(a, kept + list(axes)), dtype=cdtype)
+    n = prod(a.shape[i] for i in axes)
+    return moved.reshape(prod(a.shape[i] for i in kept), n)
 
 
 def _unrows(out: np.ndarray, a_shape: tuple[int, ...], axes: tuple[int, ...]) -> np.ndarray:
