@@ -45,19 +45,25 @@ macros = [
 ]
 
 
-def ext(name):
+def ext(name, extra=()):
     return Extension(
         f"vcalc.{name}",
         [f"src/vcalc/{name}.pyx"],
         include_dirs=[np.get_include(), "src/vcalc"],
         define_macros=macros,
-        extra_compile_args=compile_args,
+        extra_compile_args=compile_args + list(extra),
     )
+
+
+# The finite-difference loops must round exactly like the NumPy combine of
+# the vectorised evaluator (so the two agree bit for bit): no fused
+# multiply-add contraction of ``acc += w * v``.
+fp_strict = [] if sys.platform == "win32" else ["-ffp-contract=off"]
 
 
 setup(
     ext_modules=cythonize(
-        [ext("_kernels"), ext("_qf_kernels")],
+        [ext("_kernels"), ext("_qf_kernels"), ext("_fd_kernels", fp_strict)],
         compiler_directives=directives,
         # Recompile when the debug switch flips between builds in one tree.
         force=DEBUG,

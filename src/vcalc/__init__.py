@@ -1,14 +1,27 @@
 """vcalc: numerical vector calculus with C-speed kernels.
 
-Stable reductions (``logsumexp``, ``softmax``, ``log_softmax``,
-``softmax_jacobian``), batched quadratic forms and least squares, each with a
-compiled Cython kernel and an independent NumPy reference
+Finite-difference derivatives of black-box functions (``gradient``,
+``jacobian``, ``hessian``, ``derivative``, ``directional_derivative``,
+``jvp``, ``hvp``, ``check_grad``, ``taylor``), stable reductions
+(``logsumexp``, ``softmax``, ``log_softmax``, ``softmax_jacobian``), batched
+quadratic forms and least squares, each with a compiled Cython kernel and an independent NumPy reference
 (:mod:`vcalc.reference`) selected by :func:`use_backend`.
 """
 
 __version__ = "0.1.0"
 
 from vcalc._backend import get_backend, set_backend, show_config, use_backend
+from vcalc._finite_diff import (
+    check_grad,
+    derivative,
+    directional_derivative,
+    gradient,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    taylor,
+)
 from vcalc._quadratic import (
     least_squares,
     normal_equations,
@@ -19,6 +32,7 @@ from vcalc._quadratic import (
     weighted_least_squares,
 )
 from vcalc._reductions import log_softmax, logsumexp, softmax, softmax_jacobian
+from vcalc._results import DiffInfo, GradCheck, Taylor
 
 __all__ = [
     "__version__",
@@ -26,6 +40,18 @@ __all__ = [
     "set_backend",
     "use_backend",
     "show_config",
+    "gradient",
+    "jacobian",
+    "hessian",
+    "derivative",
+    "directional_derivative",
+    "jvp",
+    "hvp",
+    "check_grad",
+    "taylor",
+    "DiffInfo",
+    "GradCheck",
+    "Taylor",
     "logsumexp",
     "softmax",
     "log_softmax",

@@ -23,7 +23,7 @@ __all__ = ["get_backend", "set_backend", "use_backend", "show_config", "BACKENDS
 
 BACKENDS = ("cython", "numpy")
 
-_EXTENSIONS = ("_kernels", "_qf_kernels")
+_EXTENSIONS = ("_kernels", "_qf_kernels", "_fd_kernels")
 
 
 def _load_extensions() -> tuple[dict[str, Any], str | None]:

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from vcalc import _quadratic, _reductions, reference
+from vcalc import _finite_diff, _quadratic, _reductions, reference
+from vcalc._finite_diff import RICHARDSON_STEP
+from vcalc._steps import default_step
 
 __all__ = ["Case", "Entry", "REGISTRY"]
 
@@ -49,6 +51,7 @@ class Entry:
     ref: Callable[..., Any]
     cases: Callable[[np.random.Generator], Iterator[Case]]
     scale: Callable[[Case, Any], Any] | None = None  # None: relative to |reference|
+    project: Callable[[Any], Any] | None = None  # result object -> arrays to compare
 
 
 def _data(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -216,6 +219,145 @@ def _normal_scale(case: Case, ref_out: Any) -> Any:
     return np.full(np.shape(ref_out), np.max(_abs(ref_out)) * cond)
 
 
+# -- finite differences -------------------------------------------------------
+#
+# The two backends evaluate the same points of the same plan but combine the
+# values in a different order, so their results differ by rounding in the
+# weighted sum: about eps * sum|w f| / h**d.  The error scale below is that
+# sum (times 1e3 for the tolerance's headroom of ~4000 eps at 1e-12).
+
+
+def _fd_scalar(x: np.ndarray) -> Any:
+    return np.sum(np.exp(np.sin(x))) + x.flat[0] * x.flat[-1]
+
+
+def _fd_vector(x: np.ndarray) -> np.ndarray:
+    return np.stack([np.sum(x**2), np.prod(np.cos(x)), x.flat[0] ** 3])
+
+
+def _fd_elementwise(x: Any) -> Any:
+    return np.exp(-x) * np.sin(2 * x)
+
+
+def _fd_grad(x: np.ndarray) -> np.ndarray:
+    g = np.cos(x) * np.exp(np.sin(x))
+    g.flat[0] += x.flat[-1]
+    g.flat[-1] += x.flat[0]
+    return g
+
+
+_FD_METHODS = [
+    ("central", 2),
+    ("central", 4),
+    ("central", 8),
+    ("forward", 1),
+    ("forward", 3),
+    ("backward", 2),
+    ("complex", 2),
+    ("richardson", 2),
+]
+
+
+def _fd_first_cases(rng: np.random.Generator, f: Callable[..., Any]) -> Iterator[Case]:
+    for shape in ((3,), (2, 2), ()):
+        x = rng.uniform(-1.5, 1.5, shape)
+        for method, order in _FD_METHODS:
+            yield Case((f, x), {"method": method, "order": order}, f"{shape} {method} {order}")
+    x = rng.uniform(-1.5, 1.5, (4,))
+    yield Case((f, x), {"bounds": (x - 1e-7, 2.0)}, "at a lower bound")
+    yield Case((f, x), {"step": 1e-4}, "absolute step")
+    yield Case((f, x), {"method": "richardson", "full_output": True}, "richardson + error")
+
+
+def _fd_hessian_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for shape in ((3,), (2, 2)):
+        x = rng.uniform(-1.5, 1.5, shape)
+        for method, order in [("central", 2), ("central", 4), ("forward", 1), ("backward", 2)]:
+            yield Case((_fd_scalar, x), {"method": method, "order": order}, f"{method} {order}")
+        yield Case((_fd_scalar, x), {"method": "richardson"}, "richardson")
+        yield Case((_fd_scalar, x), {"grad": _fd_grad}, "grad=")
+    x = rng.uniform(-1.5, 1.5, 3)
+    yield Case((_fd_scalar, x), {"bounds": (x, x + 1.0)}, "at the lower bounds")
+
+
+def _fd_derivative_cases(rng: np.random.Generator) -> Iterator[Case]:
+    x = rng.uniform(-2, 2, (2, 5))
+    for method, order in _FD_METHODS:
+        yield Case((_fd_elementwise, x), {"method": method, "order": order}, f"{method} {order}")
+    for method, order in [("central", 2), ("central", 6), ("forward", 2), ("richardson", 2)]:
+        yield Case((_fd_elementwise, x), {"n": 2, "method": method, "order": order}, "n=2")
+    yield Case((_fd_elementwise, 0.7), {}, "0-d")
+
+
+def _fd_line_cases(rng: np.random.Generator, f: Callable[..., Any]) -> Iterator[Case]:
+    x, v = rng.uniform(-1.5, 1.5, 4), rng.standard_normal(4)
+    for method, order in _FD_METHODS:
+        yield Case((f, x, v), {"method": method, "order": order}, f"{method} {order}")
+
+
+def _fd_hvp_cases(rng: np.random.Generator) -> Iterator[Case]:
+    x, v = rng.uniform(-1.5, 1.5, 4), rng.standard_normal(4)
+    yield Case((_fd_scalar, x, v), {}, "from f")
+    yield Case((_fd_scalar, x, v), {"grad": _fd_grad}, "from grad")
+
+
+def _fd_check_grad_cases(rng: np.random.Generator) -> Iterator[Case]:
+    x = rng.uniform(-1.5, 1.5, 5)
+    yield Case((_fd_scalar, _fd_grad, x), {}, "right gradient")
+    yield Case((_fd_scalar, lambda x: 1.01 * _fd_grad(x), x), {}, "wrong gradient")
+
+
+def _fd_taylor_cases(rng: np.random.Generator) -> Iterator[Case]:
+    x = rng.uniform(-1.5, 1.5, 3)
+    yield Case((_fd_scalar, x), {}, "order 2")
+    yield Case((_fd_vector, x), {"order": 1}, "vector f, order 1")
+
+
+def _fd_scale(case: Case, ref_out: Any) -> Any:
+    """eps-sized differences of the weighted sums: sum|w f| / h**d, with headroom."""
+    f = case.args[0]
+    x = np.asarray(case.args[2 if callable(case.args[1]) else 1], dtype=np.float64)
+    kw = case.kwargs
+    method = kw.get("method", "central")
+    deriv = 2 if kw.get("n") == 2 else 1
+    fx = float(np.max(np.abs(f(x)))) if f is not _fd_elementwise else 1.0
+    if method == "richardson":
+        h = RICHARDSON_STEP / 8
+    elif method == "complex":
+        h = 1.0  # no subtraction: no cancellation to allow for
+    else:
+        h = default_step(method, kw.get("order", 2), deriv)
+    s = 1e3 * max(fx, 1.0) / h**deriv
+
+    def one(r: Any) -> Any:
+        return np.maximum(np.abs(np.asarray(r, dtype=np.float64)), s)
+
+    if isinstance(ref_out, tuple):
+        return tuple(one(r) for r in ref_out)
+    return one(ref_out)
+
+
+def _fd_hessian_scale(case: Case, ref_out: Any) -> Any:
+    x = np.asarray(case.args[1], dtype=np.float64)
+    fx = float(np.abs(_fd_scalar(x)))
+    kw = case.kwargs
+    method = kw.get("method", "central")
+    if kw.get("grad") is not None:
+        h, d = default_step("central", 2, 1), 1
+    elif method == "richardson":
+        h, d = RICHARDSON_STEP / 8, 2
+    else:
+        h, d = default_step(method, kw.get("order", 2), 2), 2
+    return np.maximum(np.abs(ref_out), 1e3 * max(fx, 1.0) / h**d)
+
+
+def _project_info(out: Any) -> Any:
+    """(result, DiffInfo) -> (result, error)."""
+    if isinstance(out, tuple):
+        return out[0], out[1].error
+    return out
+
+
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in [
@@ -290,6 +432,71 @@ REGISTRY: dict[str, Entry] = {
             reference.normal_equations,
             _normal_cases,
             _normal_scale,
+        ),
+        Entry(
+            "gradient",
+            _finite_diff.gradient,
+            reference.gradient,
+            lambda rng: _fd_first_cases(rng, _fd_scalar),
+            _fd_scale,
+            _project_info,
+        ),
+        Entry(
+            "jacobian",
+            _finite_diff.jacobian,
+            reference.jacobian,
+            lambda rng: _fd_first_cases(rng, _fd_vector),
+            _fd_scale,
+            _project_info,
+        ),
+        Entry(
+            "hessian", _finite_diff.hessian, reference.hessian, _fd_hessian_cases, _fd_hessian_scale
+        ),
+        Entry(
+            "derivative",
+            _finite_diff.derivative,
+            reference.derivative,
+            _fd_derivative_cases,
+            _fd_scale,
+        ),
+        Entry(
+            "directional_derivative",
+            _finite_diff.directional_derivative,
+            reference.directional_derivative,
+            lambda rng: _fd_line_cases(rng, _fd_scalar),
+            _fd_scale,
+        ),
+        Entry(
+            "jvp",
+            _finite_diff.jvp,
+            reference.jvp,
+            lambda rng: _fd_line_cases(rng, _fd_vector),
+            _fd_scale,
+        ),
+        Entry(
+            "hvp",
+            _finite_diff.hvp,
+            reference.hvp,
+            _fd_hvp_cases,
+            lambda case, ref: np.maximum(np.abs(ref), 1e3 * 4 / default_step("central", 2, 2) ** 2),
+        ),
+        Entry(
+            "check_grad",
+            _finite_diff.check_grad,
+            reference.check_grad,
+            _fd_check_grad_cases,
+            _fd_scale,
+            lambda r: (r.numeric, r.analytic, float(r.ok)),
+        ),
+        Entry(
+            "taylor",
+            _finite_diff.taylor,
+            reference.taylor,
+            _fd_taylor_cases,
+            lambda case, ref: tuple(
+                np.maximum(np.abs(r), 1e3 * 30 / default_step("central", 2, 2) ** 2) for r in ref
+            ),
+            lambda t: (np.asarray(t.f0), t.grad, t.hess if t.hess is not None else np.zeros(0)),
         ),
     ]
 }

@@ -110,6 +110,8 @@ def check_entry(entry: Entry, rng: np.random.Generator) -> Report:
             ref = entry.ref(*case.args, **case.kwargs)
         with _backend.use_backend("cython"):
             fast = entry.func(*case.args, **case.kwargs)
+        if entry.project is not None:
+            ref, fast = entry.project(ref), entry.project(fast)
         scale = entry.scale(case, ref) if entry.scale else None
         err, problems = compare(fast, ref, scale)
         if err >= report.max_error:

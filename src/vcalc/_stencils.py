@@ -213,6 +213,11 @@ class Stencil:
     weights: tuple[float, ...]
     exact: tuple[Fraction, ...]
 
+    @functools.cached_property
+    def offsets_f(self) -> tuple[float, ...]:
+        """The offsets as floats."""
+        return tuple(float(o) for o in self.offsets)
+
     @property
     def uses_center(self) -> bool:
         """Whether the stencil evaluates f at x itself (offset 0)."""

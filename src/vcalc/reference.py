@@ -16,6 +16,17 @@ Examples
 0.693147
 """
 
+from vcalc._ref_finite_diff import (
+    check_grad,
+    derivative,
+    directional_derivative,
+    gradient,
+    hessian,
+    hvp,
+    jacobian,
+    jvp,
+    taylor,
+)
 from vcalc._ref_quadratic import (
     least_squares,
     normal_equations,
@@ -28,6 +39,15 @@ from vcalc._ref_quadratic import (
 from vcalc._ref_reductions import log_softmax, logsumexp, softmax, softmax_jacobian
 
 __all__ = [
+    "gradient",
+    "jacobian",
+    "hessian",
+    "derivative",
+    "directional_derivative",
+    "jvp",
+    "hvp",
+    "check_grad",
+    "taylor",
     "logsumexp",
     "softmax",
     "log_softmax",
