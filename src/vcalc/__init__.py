@@ -4,8 +4,9 @@ Finite-difference derivatives of black-box functions (``gradient``,
 ``jacobian``, ``hessian``, ``derivative``, ``directional_derivative``,
 ``jvp``, ``hvp``, ``check_grad``, ``taylor``), stable reductions
 (``logsumexp``, ``softmax``, ``log_softmax``, ``softmax_jacobian``), batched
-quadratic forms and least squares, each with a compiled Cython kernel and an independent NumPy reference
-(:mod:`vcalc.reference`) selected by :func:`use_backend`.
+quadratic forms and least squares, each with a compiled Cython kernel and an
+independent NumPy reference (:mod:`vcalc.reference`) selected by
+:func:`use_backend`.
 """
 
 __version__ = "0.1.0"
