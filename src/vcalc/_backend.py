@@ -56,7 +56,16 @@ def kernels(name: str) -> Any:
 
 
 _default = "cython" if HAVE_EXTENSION else "numpy"
-_local = threading.local()
+
+
+class _Local(threading.local):
+    """Per-thread state: the stack of :func:`use_backend` overrides."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+
+
+_local = _Local()
 
 
 def _check_name(name: object) -> str:
@@ -86,7 +95,7 @@ def get_backend() -> str:
     >>> vcalc.get_backend() in ("cython", "numpy")
     True
     """
-    stack = getattr(_local, "stack", None)
+    stack = _local.stack
     return stack[-1] if stack else _default
 
 
@@ -155,9 +164,7 @@ def use_backend(name: str) -> Iterator[str]:
     numpy
     """
     name = _check_name(name)
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
+    stack = _local.stack
     stack.append(name)
     try:
         yield name

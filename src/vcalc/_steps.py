@@ -142,6 +142,11 @@ def _make_exact(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     the step becomes :data:`FALLBACK_ULPS` units in the last place of x.
     Where x + h overflows, a ``ValueError`` names `x`.
     """
+    if x.size and np.abs(x).max() < 1e300 and np.abs(h).max() < 1e300:
+        # Common case: x + h cannot overflow, so no floating-point state to guard.
+        h = np.array((x + h) - x, dtype=np.float64)
+        if h.all():
+            return h
     with np.errstate(over="ignore", invalid="ignore"):
         h = np.array((x + h) - x, dtype=np.float64)
         zero = h == 0
