@@ -25,11 +25,14 @@ import numpy as np
 
 from vcalc._backend import get_backend, kernels
 
-__all__ = ["CythonEngine", "NumpyEngine", "engine", "MAX_STACK_BYTES"]
+__all__ = ["CythonEngine", "NumpyEngine", "engine", "CHUNK_BYTES"]
 
-#: The vectorised evaluator stacks at most this many bytes of points per call
-#: of f (64 MiB); more points are evaluated in several calls.
-MAX_STACK_BYTES = 1 << 26
+#: The vectorised evaluator passes f stacks of at most this many bytes of
+#: points (2 MiB, plus one point if a point alone is larger), reusing one
+#: buffer: a stack that stays in cache costs less to fill than f costs to
+#: read, where a stack of all points (16 MB at n = 1000) costs more to build
+#: than a cheap f takes to evaluate it.
+CHUNK_BYTES = 1 << 21
 
 Plan = Any
 
@@ -98,24 +101,6 @@ def _call_complex(f: Callable[..., Any], p: np.ndarray, args: tuple, first: bool
         ) from err
 
 
-def _stack_points(
-    x0: np.ndarray, i1: np.ndarray, v1: np.ndarray, i2: np.ndarray, v2: np.ndarray, cplx: bool
-) -> np.ndarray:
-    """The (K, n) array of points (x0 + 1j*v1 on coordinate i1 for the complex step)."""
-    K = i1.size
-    pts = np.empty((K, x0.size), dtype=np.complex128 if cplx else np.float64)
-    pts[:] = x0
-    k = np.arange(K)
-    s1 = i1 >= 0
-    if cplx:
-        pts[k[s1], i1[s1]] = x0[i1[s1]] + 1j * v1[s1]
-    else:
-        pts[k[s1], i1[s1]] = v1[s1]
-        s2 = i2 >= 0
-        pts[k[s2], i2[s2]] = v2[s2]
-    return pts
-
-
 def _stack_values(
     r: Any, k: int, shape: tuple[int, ...] | None, scalar: bool, what: str, cplx: bool
 ) -> np.ndarray:
@@ -155,26 +140,45 @@ class _Engine:
         what: str,
         cplx: bool = False,
     ) -> tuple[np.ndarray, tuple[int, ...]]:
-        """Evaluate a vectorised f on the plan's points, in chunks of bounded memory."""
+        """Evaluate a vectorised f on the plan's points, in chunks of bounded memory.
+
+        One buffer of at most :data:`CHUNK_BYTES` holds a chunk of points: it
+        is filled with x once, and per chunk only the perturbed entries are
+        set and afterwards restored.  f gets a read-only view of it.
+        """
         i1, v1, i2, v2 = plan.points()
         K = i1.size
-        per = max(1, MAX_STACK_BYTES // (max(1, x0.size) * (16 if cplx else 8)))
-        chunk = min(K, per) if self.chunked else K
+        if K == 0:
+            return np.zeros((0, 0)), ()
+        n = max(1, x0.size)
+        rows = K if not self.chunked else max(1, min(K, CHUNK_BYTES // (n * (16 if cplx else 8))))
+        buf = np.empty((rows, x0.size), dtype=np.complex128 if cplx else np.float64)
+        buf[:] = x0
+        ro = buf.view()
+        ro.flags.writeable = False
         out_shape = None
         values = None
-        for start in range(0, K, max(1, chunk)):
-            sl = slice(start, min(K, start + chunk))
-            pts = _stack_points(x0, i1[sl], v1[sl], i2[sl], v2[sl], cplx)
-            k = pts.shape[0]
-            r = f(pts.reshape((k,) + shape), *args)
-            a = _stack_values(r, k, out_shape, scalar, what, cplx)
-            if out_shape is None:
-                out_shape = a.shape[1:]
-                values = np.empty((K, int(np.prod(out_shape, dtype=np.intp))))
-            part = a.imag if cplx else a
-            values[sl] = part.reshape(k, -1)
-        if values is None:
-            return np.zeros((0, 0)), ()
+        for start in range(0, K, rows):
+            stop = min(K, start + rows)
+            k = stop - start
+            r1, r2 = i1[start:stop], i2[start:stop]
+            s1, s2 = np.flatnonzero(r1 >= 0), np.flatnonzero(r2 >= 0)
+            c1, c2 = r1[s1], r2[s2]
+            if cplx:
+                buf[s1, c1] = x0[c1] + 1j * v1[start:stop][s1]
+            else:
+                buf[s1, c1] = v1[start:stop][s1]
+                buf[s2, c2] = v2[start:stop][s2]
+            try:
+                r = f(ro[:k].reshape((k,) + shape), *args)
+                a = _stack_values(r, k, out_shape, scalar, what, cplx)
+                if out_shape is None:
+                    out_shape = a.shape[1:]
+                    values = np.empty((K, int(np.prod(out_shape, dtype=np.intp))))
+                values[start:stop] = (a.imag if cplx else a).reshape(k, -1)
+            finally:
+                buf[s1, c1] = x0[c1]
+                buf[s2, c2] = x0[c2]
         return values, out_shape
 
     def line(

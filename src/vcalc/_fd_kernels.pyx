@@ -43,6 +43,13 @@ import numpy as np
 cnp.import_array()
 
 
+cdef inline object _call(object f, tuple call_args):
+    """f(*call_args); with no extra arguments, the one-argument (vectorcall) path."""
+    if len(call_args) == 1:
+        return f(<object> call_args[0])
+    return f(*call_args)
+
+
 cdef class _Results:
     """Checks and converts the values f returns.
 
@@ -173,7 +180,7 @@ def axis_loop(object f, tuple call_args, double[::1] xb, const double[::1] x0,
             if offs[s, k] == 0.0:
                 need_center = True
     if need_center:
-        val = f(*call_args)
+        val = _call(f, call_args)
         nfev += 1
         if scalar:
             f0 = res.scalar(val)
@@ -199,7 +206,7 @@ def axis_loop(object f, tuple call_args, double[::1] xb, const double[::1] x0,
                 continue
             xb[j] = x0[j] + o * hj
             try:
-                val = f(*call_args)
+                val = _call(f, call_args)
                 nfev += 1
                 if scalar:
                     v = res.scalar(val)
@@ -261,15 +268,15 @@ def hessian2_loop(object f, tuple call_args, double[::1] xb, const double[::1] x
         double[:, ::1] H = np.empty((n, n))
         _Results res = _Results(True, "hessian")
 
-    f0 = res.scalar(f(*call_args))
+    f0 = res.scalar(_call(f, call_args))
     nfev += 1
     for i in range(n):
         xb[i] = x0[i] - h[i]
         try:
-            fm[i] = res.scalar(f(*call_args))
+            fm[i] = res.scalar(_call(f, call_args))
             nfev += 1
             xb[i] = x0[i] + h[i]
-            fp[i] = res.scalar(f(*call_args))
+            fp[i] = res.scalar(_call(f, call_args))
             nfev += 1
         finally:
             xb[i] = x0[i]
@@ -282,11 +289,11 @@ def hessian2_loop(object f, tuple call_args, double[::1] xb, const double[::1] x
             xb[i] = x0[i] + h[i]
             xb[j] = x0[j] + h[j]
             try:
-                fpp = res.scalar(f(*call_args))
+                fpp = res.scalar(_call(f, call_args))
                 nfev += 1
                 xb[i] = x0[i] - h[i]
                 xb[j] = x0[j] - h[j]
-                fmm = res.scalar(f(*call_args))
+                fmm = res.scalar(_call(f, call_args))
                 nfev += 1
             finally:
                 xb[i] = x0[i]
@@ -344,7 +351,7 @@ def points_loop(object f, tuple call_args, double[::1] xb, const double[::1] x0,
         if b >= 0:
             xb[b] = v2[k]
         try:
-            r = f(*call_args)
+            r = _call(f, call_args)
             if scalar:
                 v = res.scalar(r)
                 if not have:
@@ -407,7 +414,7 @@ def complex_loop(object f, tuple call_args, double complex[::1] xb,
         xb[a] = x0[a] + 1j * h[k]
         try:
             try:
-                r = f(*call_args)
+                r = _call(f, call_args)
             except TypeError as err:
                 if k == 0:
                     raise TypeError(
@@ -571,7 +578,7 @@ cdef tuple _axis_default_loop(object f, tuple call_args, double *xb, const doubl
         cnp.ndarray row
 
     if need_center and n > 0:
-        val = f(*call_args)
+        val = _call(f, call_args)
         nfev += 1
         if scalar:
             f0 = res.scalar(val)
@@ -595,7 +602,7 @@ cdef tuple _axis_default_loop(object f, tuple call_args, double *xb, const doubl
                 continue
             xb[j] = x0[j] + oc[k] * hj
             try:
-                val = f(*call_args)
+                val = _call(f, call_args)
                 nfev += 1
                 if scalar:
                     v = res.scalar(val)

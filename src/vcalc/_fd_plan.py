@@ -205,15 +205,23 @@ class AxisPlan:
         """The stencil table (offsets, weights, lengths)."""
         return stencil_table(self.order, self.deriv)
 
+    @functools.cached_property
+    def _layout_cached(self) -> tuple[bool, list[tuple[int, np.ndarray, np.ndarray, int]]]:
+        return self._compute_layout()
+
     def _layout(self) -> tuple[bool, list[tuple[int, np.ndarray, np.ndarray, int]]]:
         """Whether f(x) is needed, and per kind in use: (kind, rows, offsets, first point)."""
+        return self._layout_cached
+
+    def _compute_layout(self) -> tuple[bool, list[tuple[int, np.ndarray, np.ndarray, int]]]:
         offs, _, lens = self.table
-        used = [int(s) for s in np.unique(self.kind)]
+        k = self.kind
+        used = [int(k[0])] if k.size and k.min() == k.max() else [int(s) for s in np.unique(k)]
         center = any(0.0 in offs[s, : lens[s]] for s in used)
         start = int(center)
         groups = []
         for s in used:
-            rows = np.flatnonzero(self.kind == s)
+            rows = np.arange(k.size) if len(used) == 1 else np.flatnonzero(k == s)
             nz = offs[s, : lens[s]]
             nz = nz[nz != 0.0]
             groups.append((s, rows, nz, start))

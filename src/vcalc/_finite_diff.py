@@ -12,9 +12,11 @@ The public functions here are thin: ``gradient(...)`` is
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -179,6 +181,29 @@ def _check_bounds(
     return lb, ub
 
 
+@contextlib.contextmanager
+def _complex_safe() -> Iterator[None]:
+    """Turn NumPy's ComplexWarning inside f into the complex-step TypeError.
+
+    An f that casts its complex argument to real somewhere (``math.sin(x[0])``,
+    ``float(x[0])`` on a NumPy complex scalar) loses the imaginary part that
+    carries the derivative; NumPy only warns.  During complex-step evaluation
+    that warning is an error, re-raised as a ``TypeError`` saying f is not
+    complex-safe (chained to the warning).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        try:
+            yield
+        except np.exceptions.ComplexWarning as err:
+            raise TypeError(
+                "method='complex' needs f to be complex-safe, but f cast its complex "
+                f"argument to real ({err}); the imaginary part that carries the derivative "
+                "was lost. Use method='central', or write f with NumPy functions that "
+                "accept complex input."
+            ) from err
+
+
 def _steps(x0: np.ndarray, method: str, order: int, deriv: int, step: Any) -> np.ndarray:
     """Per-coordinate absolute steps (see ``_steps.absolute_step``), flat."""
     if step is None:
@@ -300,6 +325,13 @@ def _first(
     coords = np.arange(n, dtype=np.intp)
     error = None
 
+    if n == 0:
+        # Nothing to perturb: f is evaluated once, for the shape of its value.
+        out_shape = check_value(f(x0.reshape(shape), *args), None, scalar, what).shape
+        result = np.zeros(out_shape + shape)
+        if full_output:
+            return result, _info(1, x0.copy(), shape, None, out_shape + shape, method, order)
+        return result
     if method == "richardson":
         rows, out_shape, nfev, h, error = _first_richardson(
             eng, f, args, x0, shape, step, box, scalar, what, vectorized
@@ -308,10 +340,11 @@ def _first(
     elif method == "complex":
         h = _steps_shaped(x0, shape, method, order, 1, step)
         plan = ComplexPlan(x0, coords, h)
-        if vectorized:
-            values, out_shape = eng.stack(f, args, x0, shape, plan, scalar, what, cplx=True)
-        else:
-            values, out_shape = eng.complex(f, args, x0, shape, plan, scalar, what)
+        with _complex_safe():
+            if vectorized:
+                values, out_shape = eng.stack(f, args, x0, shape, plan, scalar, what, cplx=True)
+            else:
+                values, out_shape = eng.complex(f, args, x0, shape, plan, scalar, what)
         rows = eng.combine(plan, values) if n else values
         nfev, order_used = plan.nfev, order
     else:
@@ -328,11 +361,6 @@ def _first(
             rows, out_shape = eng.axis(f, args, x0, shape, plan, scalar, what)
         nfev, order_used = plan.nfev, order
 
-    if n == 0:
-        # Nothing to perturb: f is evaluated once to learn its shape.
-        out_shape = check_value(f(x0.reshape(shape), *args), None, scalar, what).shape
-        nfev += 1
-        rows = np.zeros((0, int(np.prod(out_shape, dtype=np.intp))))
     res_shape = tuple(out_shape) + shape
     result = np.ascontiguousarray(rows.T).reshape(res_shape)
     if error is not None:
@@ -344,6 +372,7 @@ def _first(
 
 
 _H0_FIRST = {p: _EPS ** (1.0 / (p + 1)) for p in range(1, 9)}
+_H0_SECOND = _EPS ** (1.0 / 4)  # central order 2, second derivatives
 
 
 def _fd_kernels() -> Any:
@@ -705,6 +734,11 @@ def _hessian(
     n = x0.size
     error = None
 
+    if n == 0:
+        result = np.zeros(shape + shape)
+        if full_output:
+            return result, _info(0, x0.copy(), shape, None, shape + shape, method, order)
+        return result
     if method == "richardson":
         H, nfev, h, error = _hessian_richardson(eng, f, args, x0, shape, step, box, vectorized)
         order_used = RICHARDSON_ORDER
@@ -761,8 +795,10 @@ def _hessian_richardson(
     ii, jj = np.triu_indices(n)
     state = {"nfev": 0}
     cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    f0: np.ndarray | None = None
 
     def full(level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nonlocal f0
         if level not in cache:
             h = _make_exact(x0, base * 2.0**-level)
             if box is not None and ((x0 - h < box[0]) | (x0 + h > box[1])).any():
@@ -770,11 +806,17 @@ def _hessian_richardson(
                 cache[level] = (nan, np.zeros((n, n)), h)
             else:
                 plan = Hessian2Plan(x0, h)
+                # f(x) is point 0 of every level's plan: evaluate it once.
+                todo = plan if f0 is None else _PointsFrom(plan, 1)
                 if vectorized:
-                    values, _ = eng.stack(f, args, x0, shape, plan, True, "hessian")
+                    values, _ = eng.stack(f, args, x0, shape, todo, True, "hessian")
                 else:
-                    values, _ = eng.points(f, args, x0, shape, plan, True, "hessian")
-                state["nfev"] += plan.nfev
+                    values, _ = eng.points(f, args, x0, shape, todo, True, "hessian")
+                state["nfev"] += todo.nfev
+                if f0 is None:
+                    f0 = values[:1].copy()
+                else:
+                    values = np.concatenate([f0, values])
                 Hl = eng.combine(plan, values).reshape(n, n)
                 v = np.abs(values[:, 0])
                 fm, fp = v[1 : 1 + 2 * n : 2], v[2 : 2 + 2 * n : 2]
@@ -810,6 +852,20 @@ def _hessian_richardson(
     step_used = np.zeros(n)
     np.maximum.at(step_used, ii, res.step)
     return H, state["nfev"], step_used, E
+
+
+class _PointsFrom:
+    """The points of a plan from index `start` on (to skip points already evaluated)."""
+
+    def __init__(self, plan: Any, start: int) -> None:
+        self.plan, self.start = plan, start
+
+    @property
+    def nfev(self) -> int:
+        return self.plan.nfev - self.start
+
+    def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(a[self.start :] for a in self.plan.points())  # type: ignore[return-value]
 
 
 def hessian(
@@ -908,10 +964,50 @@ def hessian(
     >>> bool(np.all(np.linalg.eigvalsh(H) > 0))
     True
     """
+    eng = engine()
+    if (
+        eng is _CYTHON
+        and type(x) is np.ndarray
+        and x.dtype == np.float64
+        and x.size > 0
+        and method == "central"
+        and order == 2
+        and type(order) is int
+        and step is None
+        and type(args) is tuple
+        and vectorized is False
+        and bounds is None
+        and grad is None
+        and workers is None
+        and progress is False
+        and callable(f)
+    ):
+        return _hessian_fast(f, x, args, full_output)
     return _hessian(
-        engine(), f, x, method, order, step, args, vectorized, bounds, grad, workers,
+        eng, f, x, method, order, step, args, vectorized, bounds, grad, workers,
         progress, full_output,
     )  # fmt: skip
+
+
+def _hessian_fast(f: Func, x: np.ndarray, args: tuple, full_output: Any) -> Any:
+    """The common Hessian, lean: central order 2, default steps, Cython loop."""
+    if full_output is not False:
+        full_output = check_bool(full_output, "full_output")
+    shape = x.shape
+    x0 = x.reshape(-1).copy()
+    K = _fd_kernels()
+    h, bad = K.relative_steps(x0, _H0_SECOND)
+    if bad >= 0:
+        _check_point(x0)  # raises: x is not finite
+        _make_exact(x0, h)  # raises naming the overflow
+    xb = x0.copy()
+    view = xb.reshape(shape)
+    view.flags.writeable = False
+    H, nfev = K.hessian2_loop(f, (view,) + args, xb, x0, h)
+    result = _scalarize(H.reshape(shape + shape))
+    if full_output:
+        return result, _info(nfev, h, shape, None, shape + shape, "central", 2)
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -937,7 +1033,8 @@ def _line_eval(
     """sum_k w_k f(x + o_k d) / scale for the method's stencil; (values (m,), shape, nfev)."""
     if method == "complex":
         plan = LinePlan(x0, d, (1.0,), (1.0,), scale)
-        values, out_shape = eng.line(f, args, plan, shape, scalar, what, cplx=True)
+        with _complex_safe():
+            values, out_shape = eng.line(f, args, plan, shape, scalar, what, cplx=True)
     else:
         s = _stencil(method, order, deriv)
         plan = LinePlan(x0, d, tuple(map(float, s.offsets)), s.weights, scale)
