@@ -631,3 +631,109 @@ cdef tuple _axis_default_loop(object f, tuple call_args, double *xb, const doubl
                 ap[t] = ap[t] / scale
     res.nfev = nfev
     return acc, m
+
+
+def axis_stack(cnp.ndarray x0_arr, double h0, tuple offsets):
+    """All points of a one-stencil gradient, stacked, with the default steps.
+
+    Row 0 is x when the stencil uses offset 0; then, for each non-zero
+    offset o (in order), n rows where row j is x with x[j] = x[j] + o h[j].
+
+    Parameters
+    ----------
+    x0_arr : ndarray, float64, C-contiguous, shape (n,)   # IN
+    h0 : double                 # relative step (see :func:`relative_steps`)
+    offsets : tuple of float    # the stencil's offsets
+
+    Returns
+    -------
+    P : ndarray, float64, shape (K, n), or None when `bad` >= 0
+    h : ndarray, float64, shape (n,)
+    bad : int
+        -1, or the first index with a non-finite x or step.
+    """
+    cdef:
+        Py_ssize_t n = cnp.PyArray_SIZE(x0_arr), L = len(offsets)
+        Py_ssize_t j, k, q, row, center = 0, bad = -1
+        const double *x0 = <const double*> cnp.PyArray_DATA(x0_arr)
+        double *hp
+        double *pp
+        double a, hj, o
+        cnp.ndarray h_arr = np.empty(n)
+        cnp.ndarray P
+    hp = <double*> cnp.PyArray_DATA(h_arr)
+    for j in range(n):
+        a = x0[j]
+        hj = h0 * (a if a > 1.0 else (-a if a < -1.0 else 1.0))
+        hj = (a + hj) - a
+        if not (hj - hj == 0.0) and bad < 0:
+            bad = j
+        hp[j] = hj
+    if bad >= 0:
+        return None, h_arr, bad
+    for k in range(L):
+        if offsets[k] == 0.0:
+            center = 1
+    P = np.empty((center + (L - center) * n, n))
+    pp = <double*> cnp.PyArray_DATA(P)
+    for row in range(center + (L - center) * n):
+        memcpy(pp + row * n, x0, n * sizeof(double))
+    q = 0
+    for k in range(L):
+        o = offsets[k]
+        if o == 0.0:
+            continue
+        for j in range(n):
+            row = center + q * n + j
+            pp[row * n + j] = x0[j] + o * hp[j]
+        q += 1
+    return P, h_arr, -1
+
+
+def axis_combine(cnp.ndarray V_arr, cnp.ndarray h_arr, tuple offsets, tuple weights):
+    """Combine the values of :func:`axis_stack`'s points, in the loop's order.
+
+    ``acc[j] = (sum_k w_k V[row(k, j)]) / h[j]``, summed in the order of the
+    offsets, exactly as :func:`axis_default` does, so vectorised and loop
+    results are bit-identical.
+
+    Parameters
+    ----------
+    V_arr : ndarray, float64, C-contiguous, shape (K, m)   # IN
+    h_arr : ndarray, float64, shape (n,)                   # IN
+    offsets, weights : tuple of float
+
+    Returns
+    -------
+    acc : ndarray, float64, shape (n, m)
+    """
+    cdef:
+        Py_ssize_t n = cnp.PyArray_SIZE(h_arr), m = cnp.PyArray_DIM(V_arr, 1)
+        Py_ssize_t L = len(offsets), j, k, q, t, center = 0, row
+        const double *V = <const double*> cnp.PyArray_DATA(V_arr)
+        const double *hp = <const double*> cnp.PyArray_DATA(h_arr)
+        double *ap
+        double w, o
+        cnp.ndarray acc = np.zeros((n, m))
+    ap = <double*> cnp.PyArray_DATA(acc)
+    for k in range(L):
+        if offsets[k] == 0.0:
+            center = 1
+    q = 0
+    for k in range(L):
+        o = offsets[k]
+        w = weights[k]
+        if o == 0.0:
+            for j in range(n):
+                for t in range(m):
+                    ap[j * m + t] += w * V[t]
+        else:
+            for j in range(n):
+                row = center + q * n + j
+                for t in range(m):
+                    ap[j * m + t] += w * V[row * m + t]
+            q += 1
+    for j in range(n):
+        for t in range(m):
+            ap[j * m + t] = ap[j * m + t] / hp[j]
+    return acc

@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vcalc._backend import kernels
-from vcalc._fd_engines import _CYTHON, _NUMPY, _Engine, check_value, engine
+from vcalc._fd_engines import _CYTHON, _NUMPY, CHUNK_BYTES, _Engine, check_value, engine
+from vcalc._fd_engines import _stack_values as _stack_check
 from vcalc._fd_plan import (
     AxisPlan,
     ComplexPlan,
@@ -415,6 +416,97 @@ def _first_fast(
     return result
 
 
+_SLOW = object()
+
+
+def _try_fast(
+    what: str,
+    f: Any,
+    x: Any,
+    method: Any,
+    order: Any,
+    step: Any,
+    args: Any,
+    vectorized: Any,
+    bounds: Any,
+    workers: Any,
+    progress: Any,
+    full_output: Any,
+) -> Any:
+    """The lean paths for the common cases on the Cython backend, else ``_SLOW``.
+
+    Common: a float64 ndarray x, a real stencil, default steps, no bounds.
+    Everything else (and every error message) is the general path's.
+    """
+    if (
+        type(x) is np.ndarray
+        and x.dtype == np.float64
+        and type(method) is str
+        and method in _KIND
+        and type(order) is int
+        and step is None
+        and type(args) is tuple
+        and bounds is None
+        and workers is None
+        and progress is False
+        and callable(f)
+    ):
+        if vectorized is False:
+            return _first_fast(what, f, x, method, order, args, full_output)
+        if vectorized is True:
+            out = _first_stack_fast(what, f, x, method, order, args, full_output)
+            if out is not None:
+                return out
+    return _SLOW
+
+
+def _first_stack_fast(
+    what: str, f: Func, x: np.ndarray, method: str, order: int, args: tuple, full_output: Any
+) -> Any:
+    """The common vectorized case, lean: all points in one stack, default steps.
+
+    Returns None (the caller takes the general path) when the stack would
+    exceed :data:`CHUNK_BYTES` or x is empty or has a non-finite entry.
+    The combine repeats the loop's operations in the same order, so the
+    result is bit-identical to ``vectorized=False``.
+    """
+    if order not in ORDERS[method]:
+        _check_order(order, method)  # raises
+    if full_output is not False:
+        full_output = check_bool(full_output, "full_output")
+    shape = x.shape
+    x0 = x.reshape(-1)  # C-contiguous (a copy if x is not); only read
+    n = x0.size
+    s = _stencil(method, order, 1)
+    center = int(s.uses_center)
+    nz = [o for o in s.offsets_f if o != 0.0]
+    K = center + len(nz) * n
+    if n == 0 or K * n * 8 > CHUNK_BYTES:
+        return None
+    K_ = _fd_kernels()
+    P, h, bad = K_.axis_stack(x0, _H0_FIRST[order], s.offsets_f)
+    if bad >= 0:
+        return None
+    P.flags.writeable = False
+    r = f(P.reshape((K,) + shape), *args)
+    a = np.asarray(r)
+    if a.ndim == 0 or a.shape[0] != K or a.dtype.kind not in "fiub":
+        _stack_check(r, K, None, what == "gradient", what, False)  # raises
+    out_shape = a.shape[1:]
+    if what == "gradient" and out_shape != ():
+        _stack_check(r, K, None, True, what, False)  # raises
+    V = np.ascontiguousarray(a.reshape(K, -1), dtype=np.float64)
+    acc = K_.axis_combine(V, h, s.offsets_f, s.weights)
+    if out_shape == ():
+        result = acc.reshape(shape)
+    else:
+        result = np.ascontiguousarray(acc.T).reshape(out_shape + shape)
+    result = _scalarize(result)
+    if full_output:
+        return result, _info(K, h, shape, None, out_shape + shape, method, order)
+    return result
+
+
 def _first_richardson(
     eng: _Engine,
     f: Func,
@@ -572,22 +664,11 @@ def gradient(
     True
     """
     eng = engine()
-    if (
-        eng is _CYTHON
-        and type(x) is np.ndarray
-        and x.dtype == np.float64
-        and type(method) is str
-        and method in _KIND
-        and type(order) is int
-        and step is None
-        and type(args) is tuple
-        and vectorized is False
-        and bounds is None
-        and workers is None
-        and progress is False
-        and callable(f)
-    ):
-        return _first_fast("gradient", f, x, method, order, args, full_output)
+    if eng is _CYTHON:
+        out = _try_fast("gradient", f, x, method, order, step, args, vectorized, bounds,
+                        workers, progress, full_output)  # fmt: skip
+        if out is not _SLOW:
+            return out
     return _first(
         eng, "gradient", f, x, method, order, step, args, vectorized, bounds, workers,
         progress, full_output,
@@ -666,8 +747,14 @@ def jacobian(
     """
     if sparsity is not None:
         raise NotImplementedError("`sparsity` is not available in this version; leave it at None.")
+    eng = engine()
+    if eng is _CYTHON:
+        out = _try_fast("jacobian", f, x, method, order, step, args, vectorized, bounds,
+                        workers, progress, full_output)  # fmt: skip
+        if out is not _SLOW:
+            return out
     return _first(
-        engine(), "jacobian", f, x, method, order, step, args, vectorized, bounds, workers,
+        eng, "jacobian", f, x, method, order, step, args, vectorized, bounds, workers,
         progress, full_output,
     )  # fmt: skip
 
