@@ -490,7 +490,7 @@ def relative_steps(const double[::1] x0, double h0):
     return np.asarray(h), bad
 
 
-def axis_default(object f, tuple call_args, cnp.ndarray xb_arr, double h0,
+def axis_default(object f, tuple args, cnp.ndarray x_arr, tuple shape, double h0,
                  tuple offsets, tuple weights, bint scalar, str what):
     """The common case of :func:`axis_loop` in one call, with raw pointers.
 
@@ -501,10 +501,11 @@ def axis_default(object f, tuple call_args, cnp.ndarray xb_arr, double h0,
 
     Parameters
     ----------
-    f, call_args : callable, tuple
-        ``call_args[0]`` views `xb_arr`.
-    xb_arr : ndarray, float64, C-contiguous, shape (n,)   # IN/OUT: the point,
-        perturbed and restored
+    f, args : callable, tuple
+        f is called as ``f(xv, *args)`` with ``xv`` a read-only view, of shape
+        `shape`, of a private copy of x that is perturbed and restored.
+    x_arr : ndarray, float64, C-contiguous, shape (n,)   # IN: the point (copied)
+    shape : tuple                # the user's shape of x
     h0 : double                # relative step
     offsets, weights : tuple of float   # the stencil, at most 16 points
     scalar : bool
@@ -521,9 +522,10 @@ def axis_default(object f, tuple call_args, cnp.ndarray xb_arr, double h0,
         -1, or the first index with a non-finite x or step.
     """
     cdef:
-        Py_ssize_t n = cnp.PyArray_SIZE(xb_arr)
+        Py_ssize_t n = cnp.PyArray_SIZE(x_arr)
         Py_ssize_t L = len(offsets)
         Py_ssize_t j, k, bad = -1
+        cnp.ndarray xb_arr = cnp.PyArray_NewCopy(x_arr, cnp.NPY_CORDER)
         double *xb = <double*> cnp.PyArray_DATA(xb_arr)
         double *x0
         double *hp
@@ -551,6 +553,10 @@ def axis_default(object f, tuple call_args, cnp.ndarray xb_arr, double h0,
         hp[j] = hj
     if bad >= 0:
         return None, None, 0, h_arr, bad
+    # f sees a read-only view; the loop writes through the raw pointer.
+    cnp.PyArray_CLEARFLAGS(xb_arr, cnp.NPY_ARRAY_WRITEABLE)
+    view = xb_arr if cnp.PyArray_NDIM(xb_arr) == len(shape) else xb_arr.reshape(shape)
+    call_args = (view,) + args
     x0 = <double*> PyMem_Malloc(max(n, 1) * sizeof(double))
     if x0 == NULL:
         raise MemoryError()

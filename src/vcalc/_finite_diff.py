@@ -389,17 +389,13 @@ def _first_fast(
     if full_output is not False:
         full_output = check_bool(full_output, "full_output")
     shape = x.shape
-    xb = x.reshape(-1).copy()
-    if xb.size == 0:
+    if x.size == 0:
         return _first(
             _NUMPY, what, f, x, method, order, None, args, False, None, None, False, full_output
         )
-    # f gets a read-only view; the kernel writes through the raw pointer.
-    xb.flags.writeable = False
-    view = xb if x.ndim == 1 else xb.reshape(shape)
     s = _stencil(method, order, 1)
     rows, out_shape, nfev, h, bad = _fd_kernels().axis_default(
-        f, (view,) + args, xb, _H0_FIRST[order], s.offsets_f, s.weights,
+        f, args, x.reshape(-1), shape, _H0_FIRST[order], s.offsets_f, s.weights,
         what == "gradient", what,
     )  # fmt: skip
     if bad >= 0:
@@ -664,6 +660,22 @@ def gradient(
     True
     """
     eng = engine()
+    if (
+        eng is _CYTHON
+        and vectorized is False
+        and type(x) is np.ndarray
+        and x.dtype == np.float64
+        and type(method) is str
+        and method in _KIND
+        and type(order) is int
+        and step is None
+        and type(args) is tuple
+        and bounds is None
+        and workers is None
+        and progress is False
+        and callable(f)
+    ):
+        return _first_fast("gradient", f, x, method, order, args, full_output)
     if eng is _CYTHON:
         out = _try_fast("gradient", f, x, method, order, step, args, vectorized, bounds,
                         workers, progress, full_output)  # fmt: skip
