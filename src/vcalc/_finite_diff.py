@@ -491,7 +491,9 @@ def _first_stack_fast(
     out_shape = a.shape[1:]
     if what == "gradient" and out_shape != ():
         _stack_check(r, K, None, True, what, False)  # raises
-    V = np.ascontiguousarray(a.reshape(K, -1), dtype=np.float64)
+    V = a.reshape(K, -1)
+    if V.dtype != np.float64 or not V.flags.c_contiguous:
+        V = np.ascontiguousarray(V, dtype=np.float64)
     acc = K_.axis_combine(V, h, s.offsets_f, s.weights)
     if out_shape == ():
         result = acc.reshape(shape)
@@ -662,7 +664,6 @@ def gradient(
     eng = engine()
     if (
         eng is _CYTHON
-        and vectorized is False
         and type(x) is np.ndarray
         and x.dtype == np.float64
         and type(method) is str
@@ -675,7 +676,12 @@ def gradient(
         and progress is False
         and callable(f)
     ):
-        return _first_fast("gradient", f, x, method, order, args, full_output)
+        if vectorized is False:
+            return _first_fast("gradient", f, x, method, order, args, full_output)
+        if vectorized is True:
+            out = _first_stack_fast("gradient", f, x, method, order, args, full_output)
+            if out is not None:
+                return out
     if eng is _CYTHON:
         out = _try_fast("gradient", f, x, method, order, step, args, vectorized, bounds,
                         workers, progress, full_output)  # fmt: skip
