@@ -1711,3 +1711,22 @@ def test_complex_step_mixed_math_function_is_detected(backend, filter_):
 
         with pytest.raises(TypeError, match="complex"):
             vcalc.gradient(stacked, x, method="complex", vectorized=True)
+
+
+def test_bounds_lower_above_upper_is_named():
+    with pytest.raises(ValueError, match="lower bound exceeds the upper bound at flat index 1"):
+        vcalc.gradient(lambda x: float(x @ x), [0.5, 0.5], bounds=([0.0, 1.0], [1.0, 0.0]))
+
+
+def test_richardson_next_to_a_bound_stays_strictly_inside():
+    # log'(1e-3) with bounds=(0, None): log is never evaluated at 0 or below.
+    seen = []
+
+    def f(x):
+        seen.append(float(np.min(x)))
+        return np.log(x[0])
+
+    g, info = vcalc.gradient(f, [1e-3], method="richardson", bounds=(0.0, None), full_output=True)
+    assert min(seen) > 0.0
+    assert abs(g[0] - 1e3) <= info.error[0]
+    assert abs(g[0] - 1e3) <= 1e-9 * 1e3

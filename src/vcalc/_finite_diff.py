@@ -172,6 +172,12 @@ def _check_bounds(
             ) from None
         out.append(ba)
     lb, ub = out
+    if (lb > ub).any():
+        i = int(np.flatnonzero(lb > ub)[0])
+        raise ValueError(
+            f"`bounds`: the lower bound exceeds the upper bound at flat index {i} "
+            f"({lb[i]!r} > {ub[i]!r})."
+        )
     bad = (x0 < lb) | (x0 > ub)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -528,7 +534,9 @@ def _first_richardson(
                 f"method='richardson' needs x strictly inside `bounds` (it uses central "
                 f"differences); at flat index {i} x = {x0[i]!r} is on a bound."
             )
-        base = np.minimum(base, room)
+        # Half the room: the first steps stay strictly inside the box, so f is
+        # not evaluated on a bound (where, e.g., log is -inf) unless searched.
+        base = np.minimum(base, _make_exact(x0, room / 2))
     state: dict[str, Any] = {"nfev": 0, "shape": None}
 
     def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -646,6 +654,12 @@ def gradient(
     faster than that: for sin at x = 1e10 the central step is ~6e4, many
     periods.  Then pass an absolute `step` or use ``method="richardson"``,
     which searches larger and smaller steps and reports an error estimate.
+
+    Richardson's first step is ``2**-7 * max(1, |x_i|)`` (four steps down to
+    an eighth of it, then a search).  For f defined only near x (log at
+    x = 1e-3) that first step can leave f's domain; pass `bounds` (its steps
+    then start at half the distance to the nearest bound) or a smaller
+    `step`.
 
     Examples
     --------
@@ -896,7 +910,9 @@ def _hessian_richardson(
                 f"method='richardson' needs x strictly inside `bounds`; at flat index {i} "
                 f"x = {x0[i]!r} is on a bound."
             )
-        base = np.minimum(base, room)
+        # Half the room: the first steps stay strictly inside the box, so f is
+        # not evaluated on a bound (where, e.g., log is -inf) unless searched.
+        base = np.minimum(base, _make_exact(x0, room / 2))
     ii, jj = np.triu_indices(n)
     state = {"nfev": 0}
     cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
