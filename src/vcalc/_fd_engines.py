@@ -37,17 +37,10 @@ CHUNK_BYTES = 1 << 21
 Plan = Any
 
 
-def check_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) -> np.ndarray:
-    """f's value as a real ndarray; checks the kind and (when known) the shape."""
-    a = np.asarray(r)
-    kind = a.dtype.kind
-    if kind == "c":
-        raise TypeError(
-            f"`f` returned complex values (dtype {a.dtype}); finite differences of real "
-            "methods need real values (differentiate the real and imaginary parts separately)."
-        )
-    if kind not in "fiub":
-        raise TypeError(f"`f` must return real numbers; got {type(r).__name__} of dtype {a.dtype}.")
+def _check_shape(
+    a: np.ndarray, shape: tuple[int, ...] | None, scalar: bool, what: str
+) -> np.ndarray:
+    """`a` if it has the shape of f's earlier values (or, first, is scalar if it must be)."""
     if shape is None:
         if scalar and a.ndim != 0:
             raise ValueError(
@@ -60,6 +53,20 @@ def check_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) 
             "it must return the same shape everywhere."
         )
     return a
+
+
+def check_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) -> np.ndarray:
+    """f's value as a real ndarray; checks the kind and (when known) the shape."""
+    a = np.asarray(r)
+    kind = a.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"`f` returned complex values (dtype {a.dtype}); finite differences of real "
+            "methods need real values (differentiate the real and imaginary parts separately)."
+        )
+    if kind not in "fiub":
+        raise TypeError(f"`f` must return real numbers; got {type(r).__name__} of dtype {a.dtype}.")
+    return _check_shape(a, shape, scalar, what)
 
 
 def check_complex_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) -> Any:
@@ -74,18 +81,7 @@ def check_complex_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, wha
             "derivative was lost (abs, real, comparisons, math.* functions and float() do "
             "this); use method='central'."
         )
-    if shape is None:
-        if scalar and a.ndim != 0:
-            raise ValueError(
-                f"`f` must return a scalar for {what}; got an array of shape {a.shape} "
-                "(use vcalc.jacobian for vector-valued f)."
-            )
-    elif a.shape != shape:
-        raise ValueError(
-            f"`f` returned shape {a.shape} at one point and {shape} at another; "
-            "it must return the same shape everywhere."
-        )
-    return a
+    return _check_shape(a, shape, scalar, what)
 
 
 def _call_complex(f: Callable[..., Any], p: np.ndarray, args: tuple, first: bool) -> Any:
