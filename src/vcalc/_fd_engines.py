@@ -120,10 +120,47 @@ def _stack_values(
 
 
 class _Engine:
-    """What both engines share: the vectorised evaluator and line plans."""
+    """The evaluator interface, and what both engines share (stacks, line plans).
+
+    An engine evaluates a plan's points and combines the values; the methods
+    below without a body here are the interface a new evaluator fills in.
+    """
 
     name = ""
     chunked = True
+
+    def axis(
+        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
+        """Rows (R, m) of an AxisPlan and the shape of f's value."""
+        raise NotImplementedError
+
+    def hessian2(
+        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan,
+    ) -> np.ndarray:  # fmt: skip
+        """The (n*n, 1) entries of a Hessian2Plan."""
+        raise NotImplementedError
+
+    def points(
+        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
+        """Values (K, m) of f at the plan's points and the shape of f's value."""
+        raise NotImplementedError
+
+    def complex(
+        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
+        """Imaginary parts (K, m) of f at the complex-step points."""
+        raise NotImplementedError
+
+    @staticmethod
+    def combine(plan: Plan, values: np.ndarray) -> np.ndarray:
+        """The result rows from the values."""
+        raise NotImplementedError
 
     def stack(
         self,

@@ -87,7 +87,7 @@ def stencil_table(order: int, deriv: int) -> tuple[np.ndarray, np.ndarray, np.nd
     >>> offs[0, :2].tolist(), wts[0, :2].tolist()
     ([-1.0, 1.0], [-0.5, 0.5])
     """
-    rows = []
+    rows: list[tuple[tuple[int, ...], tuple[float, ...]]] = []
     for kind in KINDS:
         if kind == "central" and order % 2:
             rows.append(((), ()))

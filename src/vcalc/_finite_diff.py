@@ -360,13 +360,13 @@ def _first(
             kind = np.full(n, _KIND[method], dtype=np.int8)
         else:
             kind = choose_kinds(x0, h, method, order, 1, *box)
-        plan = AxisPlan(x0, coords, h, kind, order, 1)
+        axis_plan = AxisPlan(x0, coords, h, kind, order, 1)
         if vectorized:
-            values, out_shape = eng.stack(f, args, x0, shape, plan, scalar, what)
-            rows = eng.combine(plan, values) if n else values
+            values, out_shape = eng.stack(f, args, x0, shape, axis_plan, scalar, what)
+            rows = eng.combine(axis_plan, values) if n else values
         else:
-            rows, out_shape = eng.axis(f, args, x0, shape, plan, scalar, what)
-        nfev, order_used = plan.nfev, order
+            rows, out_shape = eng.axis(f, args, x0, shape, axis_plan, scalar, what)
+        nfev, order_used = axis_plan.nfev, order
 
     res_shape = tuple(out_shape) + shape
     result = np.ascontiguousarray(rows.T).reshape(res_shape)
@@ -539,7 +539,7 @@ def _first_richardson(
         base = np.minimum(base, _make_exact(x0, room / 2))
     state: dict[str, Any] = {"nfev": 0, "shape": None}
 
-    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         h = _make_exact(x0[rows], base[rows] * np.exp2(-levels.astype(np.float64)))
         D = np.full((rows.size, max(state["m"], 1) if "m" in state else 1), np.nan)
         F = np.zeros_like(D)
@@ -950,7 +950,7 @@ def _hessian_richardson(
                 cache[level] = (Hl, F, h)
         return cache[level]
 
-    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         D = np.empty((rows.size, 1))
         F = np.empty((rows.size, 1))
         hs = np.empty(rows.size)
@@ -1182,7 +1182,7 @@ def _line_richardson(
     s = _stencil("central", 2, deriv)
     nrows = x0.size if elementwise else 1
 
-    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         D = F = None
         hs = np.empty(rows.size)
         for lev in np.unique(levels):
