@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import operator
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -188,6 +189,9 @@ def _check_bounds(
     return lb, ub
 
 
+_COMPLEX_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _complex_safe() -> Iterator[None]:
     """Turn NumPy's ComplexWarning inside f into the complex-step TypeError.
@@ -197,8 +201,14 @@ def _complex_safe() -> Iterator[None]:
     carries the derivative; NumPy only warns.  During complex-step evaluation
     that warning is an error, re-raised as a ``TypeError`` saying f is not
     complex-safe (chained to the warning).
+
+    ``warnings.catch_warnings`` changes process-wide state (before Python
+    3.14): two threads entering and leaving it interleaved would restore each
+    other's filters and could leave ComplexWarning an error for good.  A lock
+    makes complex-step evaluations take turns; while one runs, ComplexWarning
+    is an error in every thread.
     """
-    with warnings.catch_warnings():
+    with _COMPLEX_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", np.exceptions.ComplexWarning)
         try:
             yield
