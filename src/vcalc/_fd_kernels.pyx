@@ -33,6 +33,7 @@ the facade and is never touched.
 No GIL release here: every iteration calls Python.
 """
 
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.float cimport PyFloat_Check, PyFloat_AS_DOUBLE
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
@@ -44,7 +45,13 @@ cnp.import_array()
 
 
 cdef inline object _call(object f, tuple call_args):
-    """f(*call_args); with no extra arguments, the one-argument (vectorcall) path."""
+    """f(*call_args); with no extra arguments, the one-argument (vectorcall) path.
+
+    Pending signals are handled first: when f is a C function (a ufunc
+    method, say) no Python bytecode runs between evaluations, and without
+    this check Ctrl-C would only act after the whole loop.
+    """
+    PyErr_CheckSignals()
     if len(call_args) == 1:
         return f(<object> call_args[0])
     return f(*call_args)
