@@ -21,11 +21,21 @@ Design
 5. Edge cases (NaN, +-inf, all -inf, empty rows) are decided from the row's
    maximum, which the first pass computes anyway; each special case says why
    it is what it is.
-6. Not done here: threads, SIMD-specific code and run-time dispatch.
+6. The fast path.  logsumexp, softmax and log_softmax of finite rows run in
+   the vectorised C kernels of ``_vkern.h`` (vcalc's own exp and log1p,
+   compiled for several instruction sets and chosen at import, see there);
+   the helpers below remain the reference for the edge-case rows those
+   kernels hand back (non-finite maximum, NaN) and for the weighted and
+   Jacobian kernels.
+7. Threads.  The entry points take ``n_threads`` (decided in Python, >= 1)
+   and split the rows into that many contiguous chunks, one per thread
+   (static schedule), when there is enough work; without OpenMP at build
+   time they run serially.
 """
 
 from libc.math cimport exp, log, log1p, fabs, INFINITY, NAN
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, free, getenv
+from cython.parallel cimport prange
 
 from vcalc._common cimport real
 
@@ -43,6 +53,12 @@ cdef extern from *:
     #else
     #define VCALC_COMPILER "unknown"
     #endif
+    #ifdef _OPENMP
+    #include <omp.h>
+    #define VCALC_OPENMP 1
+    #else
+    #define VCALC_OPENMP 0
+    #endif
     #if defined(__AVX512F__)
     #define VCALC_SIMD "AVX-512 (compile-time baseline)"
     #elif defined(__AVX2__)
@@ -58,17 +74,68 @@ cdef extern from *:
     const char* VCALC_BUILD_FLAGS
     const char* VCALC_COMPILER
     const char* VCALC_SIMD
+    const int VCALC_OPENMP
+
+
+cdef extern from "_vkern.h" nogil:
+    ctypedef double (*vk_fbr_d)(const double*, Py_ssize_t) noexcept nogil
+    ctypedef double (*vk_fbr_f)(const float*, Py_ssize_t) noexcept nogil
+    ctypedef void (*vk_fbe_d)(const double*, double*, Py_ssize_t) noexcept nogil
+    ctypedef void (*vk_fbe_f)(const float*, float*, Py_ssize_t) noexcept nogil
+    ctypedef struct vk_table:
+        const char* name
+        void (*exp_d)(const double*, double*, Py_ssize_t) noexcept nogil
+        void (*exp_f)(const float*, float*, Py_ssize_t) noexcept nogil
+        void (*logsumexp_d)(const double*, double*, Py_ssize_t, Py_ssize_t, vk_fbr_d) noexcept nogil
+        void (*logsumexp_f)(const float*, float*, Py_ssize_t, Py_ssize_t, vk_fbr_f) noexcept nogil
+        void (*softmax_d)(const double*, double*, Py_ssize_t, Py_ssize_t, vk_fbe_d) noexcept nogil
+        void (*softmax_f)(const float*, float*, Py_ssize_t, Py_ssize_t, vk_fbe_f) noexcept nogil
+        void (*log_softmax_d)(const double*, double*, Py_ssize_t, Py_ssize_t, vk_fbe_d) noexcept nogil
+        void (*log_softmax_f)(const float*, float*, Py_ssize_t, Py_ssize_t, vk_fbe_f) noexcept nogil
+        void (*qf_d)(const double*, const double*, Py_ssize_t, Py_ssize_t, double*, double*) noexcept nogil
+        void (*qf_f)(const double*, const float*, Py_ssize_t, Py_ssize_t, float*, float*) noexcept nogil
+        void (*rowdot_half_d)(const double*, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+        void (*rowdot_half_f)(const float*, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    const vk_table* vk_select(const char* cap)
+    int vk_cpu_level()
+
+
+# The kernels' table, chosen once: the CPU's best path, capped by VCALC_SIMD.
+cdef const vk_table* _vk = vk_select(getenv("VCALC_SIMD"))
+
+# Rows are split over threads only when a thread gets at least this many
+# elements: below it, starting the team costs more than it saves.
+cdef enum:
+    _PAR_MIN_WORK = 65536
 
 
 def build_info():
     """Return how this extension was compiled, as a dict of strings."""
+    levels = ("baseline", "AVX2+FMA", "AVX-512")
     return {
         "compiler": VCALC_COMPILER.decode(),
         "build_flags": VCALC_BUILD_FLAGS.decode(),
-        "simd": VCALC_SIMD.decode() + "; run-time dispatch not built",
-        "openmp": "not used (kernels are serial)",
-        "threads": 1,
+        "simd_baseline": VCALC_SIMD.decode(),
+        "simd": _vk.name.decode(),
+        "simd_cpu_best": levels[vk_cpu_level()],
+        "openmp": bool(VCALC_OPENMP),
     }
+
+
+def simd_path():
+    """The name of the kernel path in use (see ``_vkern.h``)."""
+    return _vk.name.decode()
+
+
+cdef inline int _teams(Py_ssize_t nrow, Py_ssize_t n, int n_threads) noexcept nogil:
+    """How many threads to use on ``nrow`` rows of ``n``: 1 unless each gets enough work."""
+    if n_threads <= 1 or nrow < 2 or not VCALC_OPENMP:
+        return 1
+    if nrow < n_threads:
+        n_threads = <int>nrow
+    while n_threads > 1 and nrow * n < n_threads * <Py_ssize_t>_PAR_MIN_WORK:
+        n_threads -= 1
+    return n_threads
 
 
 # --------------------------------------------------------------------------
@@ -297,21 +364,95 @@ cdef inline void _log_softmax_row(const real* x, Py_ssize_t n,
 # Entry points: loops over rows
 # --------------------------------------------------------------------------
 
-def logsumexp_rows(const real[:, ::1] a,   # IN  (batch, n)
-                   real[::1] out):         # OUT (batch,)
-    """out[r] = log(sum(exp(a[r, :])))."""
+# Edge-case rows handed back by the vectorised kernels, one per dtype (a C
+# function pointer cannot be fused).
+
+cdef double _fb_lse_d(const double* x, Py_ssize_t n) noexcept nogil:
+    return _logsumexp_row(x, n)
+
+cdef double _fb_lse_f(const float* x, Py_ssize_t n) noexcept nogil:
+    return _logsumexp_row(x, n)
+
+cdef inline void _softmax_edge_row(const real* x, real* out, Py_ssize_t n) noexcept nogil:
+    """Softmax of a row whose maximum is not finite or that holds a NaN."""
     cdef:
-        Py_ssize_t nrow = a.shape[0], n = a.shape[1], r
-        const real* ap
+        double m, inv
+        Py_ssize_t k, i
+    if _scan_max(x, n, &m, &k) or m == -INFINITY:
+        _fill(out, n, NAN)          # NaN poisons the row; all -inf: 0/0
+    elif m == INFINITY:
+        # Limit of softmax(x) as the +inf entries grow together.
+        inv = 1.0 / _count_posinf(x, n)
+        for i in range(n):
+            out[i] = <real>(inv if x[i] == INFINITY else 0.0)
+    else:                           # not reached: the kernel only sends edge rows
+        _fill(out, n, NAN)
+
+cdef void _fb_softmax_d(const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    _softmax_edge_row(x, out, n)
+
+cdef void _fb_softmax_f(const float* x, float* out, Py_ssize_t n) noexcept nogil:
+    _softmax_edge_row(x, out, n)
+
+cdef void _fb_log_softmax_d(const double* x, double* out, Py_ssize_t n) noexcept nogil:
+    _log_softmax_row(x, n, out)
+
+cdef void _fb_log_softmax_f(const float* x, float* out, Py_ssize_t n) noexcept nogil:
+    _log_softmax_row(x, n, out)
+
+
+cdef enum _RowOp:
+    _LOGSUMEXP, _SOFTMAX, _LOG_SOFTMAX
+
+
+cdef inline void _row_op(_RowOp op, const real* x, real* out, Py_ssize_t nrow,
+                         Py_ssize_t n) noexcept nogil:
+    """Run one vectorised row kernel on rows [0, nrow) of x (n >= 1)."""
+    if real is double:
+        if op == _LOGSUMEXP:
+            _vk.logsumexp_d(x, out, nrow, n, _fb_lse_d)
+        elif op == _SOFTMAX:
+            _vk.softmax_d(x, out, nrow, n, _fb_softmax_d)
+        else:
+            _vk.log_softmax_d(x, out, nrow, n, _fb_log_softmax_d)
+    else:
+        if op == _LOGSUMEXP:
+            _vk.logsumexp_f(x, out, nrow, n, _fb_lse_f)
+        elif op == _SOFTMAX:
+            _vk.softmax_f(x, out, nrow, n, _fb_softmax_f)
+        else:
+            _vk.log_softmax_f(x, out, nrow, n, _fb_log_softmax_f)
+
+
+cdef void _rows_parallel(_RowOp op, const real* x, real* out, Py_ssize_t nrow,
+                         Py_ssize_t n, int n_threads) noexcept nogil:
+    """``_row_op`` over all rows, in ``_teams(...)`` contiguous chunks."""
+    cdef:
+        int teams = _teams(nrow, n, n_threads), t
+        Py_ssize_t r0, r1, per, ostride = 1 if op == _LOGSUMEXP else n
+    if teams == 1:
+        _row_op(op, x, out, nrow, n)
+        return
+    per = (nrow + teams - 1) // teams
+    for t in prange(teams, schedule="static", num_threads=teams):
+        r0 = t * per
+        r1 = min(r0 + per, nrow)
+        if r1 > r0:
+            _row_op(op, x + r0 * n, out + r0 * ostride, r1 - r0, n)
+
+
+def logsumexp_rows(const real[:, ::1] a,   # IN  (batch, n)
+                   real[::1] out,          # OUT (batch,)
+                   int n_threads=1):
+    """out[r] = log(sum(exp(a[r, :])))."""
+    cdef Py_ssize_t nrow = a.shape[0], n = a.shape[1]
     if nrow == 0:
         return
     if n == 0:
         out[:] = -INFINITY
         return
-    ap = &a[0, 0]
     with nogil:
-        for r in range(nrow):
-            out[r] = <real>_logsumexp_row(ap + r * n, n)
+        _rows_parallel(_LOGSUMEXP, &a[0, 0], &out[0], nrow, n, n_threads)
 
 
 def logsumexp_rows_weighted(const real[:, ::1] a,   # IN  (batch, n)
@@ -346,50 +487,107 @@ def logsumexp_rows_weighted(const real[:, ::1] a,   # IN  (batch, n)
 
 
 def softmax_rows(const real[:, ::1] x,     # IN  (batch, n)
-                 real[:, ::1] out):        # OUT (batch, n)
+                 real[:, ::1] out,         # OUT (batch, n)
+                 int n_threads=1):
     """out[r] = exp(x[r]) / sum(exp(x[r])), shifted by the row maximum."""
-    cdef:
-        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r, i
-        const real* xp
-        real* op
-        double* work = NULL
-        double rest
+    cdef Py_ssize_t nrow = x.shape[0], n = x.shape[1]
     if nrow == 0 or n == 0:
         return
-    xp = &x[0, 0]
-    op = &out[0, 0]
-    if real is float:
-        # float32 rows are computed in a double row buffer, then rounded once.
-        work = <double*>malloc(n * sizeof(double))
-        if work == NULL:
-            raise MemoryError()
-    try:
-        with nogil:
-            for r in range(nrow):
-                if real is double:
-                    _softmax_core(xp + r * n, n, op + r * n, &rest)
-                else:
-                    _softmax_core(xp + r * n, n, work, &rest)
-                    for i in range(n):
-                        op[r * n + i] = <float>work[i]
-    finally:
-        free(work)
+    with nogil:
+        _rows_parallel(_SOFTMAX, &x[0, 0], &out[0, 0], nrow, n, n_threads)
 
 
 def log_softmax_rows(const real[:, ::1] x,  # IN  (batch, n)
-                     real[:, ::1] out):     # OUT (batch, n)
+                     real[:, ::1] out,      # OUT (batch, n)
+                     int n_threads=1):
     """out[r] = x[r] - logsumexp(x[r])."""
-    cdef:
-        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r
-        const real* xp
-        real* op
+    cdef Py_ssize_t nrow = x.shape[0], n = x.shape[1]
     if nrow == 0 or n == 0:
         return
-    xp = &x[0, 0]
-    op = &out[0, 0]
     with nogil:
-        for r in range(nrow):
-            _log_softmax_row(xp + r * n, n, op + r * n)
+        _rows_parallel(_LOG_SOFTMAX, &x[0, 0], &out[0, 0], nrow, n, n_threads)
+
+
+def vexp(const real[::1] x,                 # IN  (n,)
+        real[::1] out):                     # OUT (n,)
+    """out = exp(x) by vcalc's vectorised exp (for tests and benchmarks)."""
+    cdef Py_ssize_t n = x.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        if real is double:
+            _vk.exp_d(&x[0], &out[0], n)
+        else:
+            _vk.exp_f(&x[0], &out[0], n)
+
+
+def quadratic_form_small(const double[:, ::1] s,   # IN  (n, n) A + A^T in double
+                         const real[:, ::1] x,     # IN  (batch, n)
+                         value_out,                # OUT (batch,) or None
+                         grad_out,                 # OUT (batch, n) or None
+                         int n_threads=1):
+    """g = s x[r] into grad_out, x[r] . g / 2 into value_out, for a shared s.
+
+    Unrolled and vectorised across rows for n <= 8; the same sums with a
+    run-time n otherwise.  Either output may be None (not computed).
+    """
+    cdef:
+        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r0, per
+        real[::1] v
+        real[:, ::1] g
+        real* vp = NULL
+        real* gp = NULL
+        int teams, t
+    if nrow == 0:
+        return
+    if n == 0:
+        if value_out is not None:
+            v = value_out
+            v[:] = 0
+        return
+    if value_out is not None:
+        v = value_out
+        vp = &v[0]
+    if grad_out is not None:
+        g = grad_out
+        gp = &g[0, 0]
+    teams = _teams(nrow, n * n, n_threads)
+    per = (nrow + teams - 1) // teams
+    with nogil:
+        if teams == 1:
+            _qf_call(&s[0, 0], &x[0, 0], nrow, n, vp, gp)
+        else:
+            for t in prange(teams, schedule="static", num_threads=teams):
+                r0 = t * per
+                if r0 < nrow:
+                    _qf_call(&s[0, 0], &x[r0, 0], min(per, nrow - r0), n,
+                             vp + r0 if vp != NULL else NULL,
+                             gp + r0 * n if gp != NULL else NULL)
+
+
+cdef inline void _qf_call(const double* s, const real* x, Py_ssize_t nrow, Py_ssize_t n,
+                          real* vp, real* gp) noexcept nogil:
+    if real is double:
+        _vk.qf_d(s, x, nrow, n, vp, gp)
+    else:
+        _vk.qf_f(s, x, nrow, n, vp, gp)
+
+
+def rowdot_half(const real[:, ::1] x,   # IN  (batch, n)
+                const real[:, ::1] g,   # IN  (batch, n)
+                real[::1] value_out):   # OUT (batch,)
+    """value_out[r] = x[r] . g[r] / 2, summed in double."""
+    cdef Py_ssize_t nrow = x.shape[0], n = x.shape[1]
+    if nrow == 0:
+        return
+    if n == 0:
+        value_out[:] = 0
+        return
+    with nogil:
+        if real is double:
+            _vk.rowdot_half_d(&x[0, 0], &g[0, 0], nrow, n, &value_out[0])
+        else:
+            _vk.rowdot_half_f(&x[0, 0], &g[0, 0], nrow, n, &value_out[0])
 
 
 def softmax_jacobian_rows(const real[:, ::1] x,     # IN  (batch, n)

@@ -1,0 +1,328 @@
+/* Kernel bodies, compiled once per (data type, instruction set).
+ *
+ * Included by _vkern.h with
+ *   VT    the data type, double or float (arithmetic is double either way);
+ *   VN(x) the name of x for this (type, instruction set);
+ *   VATTR the function attributes selecting the instruction set;
+ *   VEXP  vc_exp (double data) or vc_exp_f (float data, see _vmath.h).
+ * No include guard: it is meant to be included several times.
+ *
+ * Every row kernel takes C-contiguous (nrow, n) rows with n >= 1.  A row
+ * whose maximum is not finite, or that holds a NaN (found because its sum of
+ * exponentials is not >= 1), is handed to the scalar edge-case function
+ * `fb` from _kernels.pyx, which overwrites whatever the fast pass wrote:
+ * the common path carries no tests for inf or NaN beyond one per row.
+ */
+
+/* Largest element (NaN ignored: it is found by the sum). */
+VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
+{
+    VT m = x[0];
+#pragma omp simd reduction(max:m)
+    for (Py_ssize_t i = 0; i < n; i++)
+        m = x[i] > m ? x[i] : m;
+    return (double)m;
+}
+
+/* The sum of exp(x_i - m) over the elements other than the maxima, plus
+ * (number of maxima - 1): the sum minus its largest term, exp(0) = 1, so
+ * that log1p keeps full precision near a result of 0.  Writes
+ * exp(x_i - m) * 2^64 to `e` when e is not NULL (see vc_exp_p64; float data
+ * get exp to float accuracy times 2^64, a normal float down to x - m = -131).
+ * NaN when the row holds a NaN.
+ *
+ * Summation: lane-parallel sums over chunks of VCHUNK elements (the only
+ * reordering, allowed by `omp simd reduction`), chunk sums added with
+ * Neumaier's compensation: the error stays a few ulps however long the
+ * row, where one running sum per lane would grow like sqrt(n) ulps. */
+#define VCHUNK 256
+
+VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
+                             VT *restrict e)
+{
+    double total = 0.0, comp = 0.0, ties = 0.0;
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += VCHUNK) {
+        Py_ssize_t i1 = n - i0 < VCHUNK ? n : i0 + VCHUNK;
+        double s = 0.0, tc = 0.0;
+        if (e) {
+#pragma omp simd reduction(+:s, tc)
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                double xi = (double)x[i];
+                double d = xi - m;
+#if VDOUBLE
+                /* d + err = x - m exactly (TwoSum); exp(d + err) =
+                 * exp(d)(1 + err).  Without it exp(d) would be off by
+                 * |d| eps / 2 relative.  err is NaN where d = -inf (x = -inf,
+                 * or x - m overflowing): dropped. */
+                double z = d - xi;
+                double err = (xi - (d - z)) + (-m - z);
+                double t = vc_exp_p64(d);
+                double c = t * err;
+                t = c == c ? t + c : t;
+#else
+                double t = vc_exp_f(d) * 0x1p64;   /* d exact to 2^-53: enough */
+#endif
+                e[i] = (VT)t;
+                int tie = x[i] == (VT)m;
+                s += tie ? 0.0 : t;
+                tc += tie ? 1.0 : 0.0;
+            }
+        } else {
+#pragma omp simd reduction(+:s, tc)
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                double xi = (double)x[i];
+                double d = xi - m;
+#if VDOUBLE
+                double z = d - xi;
+                double err = (xi - (d - z)) + (-m - z);
+                double t = vc_exp_p64(d);
+                double c = t * err;
+                t = c == c ? t + c : t;
+#else
+                double t = vc_exp_f(d) * 0x1p64;
+#endif
+                int tie = x[i] == (VT)m;
+                s += tie ? 0.0 : t;
+                tc += tie ? 1.0 : 0.0;
+            }
+        }
+        double t = total + s;
+        comp += fabs(total) >= fabs(s) ? (total - t) + s : (s - t) + total;
+        total = t;
+        ties += tc;
+    }
+    return (total + comp) * 0x1p-64 + (ties - 1.0);
+}
+
+/* Rows are processed in blocks of up to VBLOCK rows, few enough elements
+ * that a block stays in L1/L2 between its passes, so that the final log1p
+ * of many short rows runs as one vectorised loop instead of one scalar call
+ * per row. */
+#define VBLOCK 64
+
+static inline Py_ssize_t VN(block_rows)(Py_ssize_t n)
+{
+    Py_ssize_t b = 8192 / n;
+    return b < 1 ? 1 : (b > VBLOCK ? VBLOCK : b);
+}
+
+/* Scan a block of rows: maxima, rests, and which rows are edge cases. */
+VATTR static void VN(scan_block)(const VT *restrict x, Py_ssize_t nb,
+                                 Py_ssize_t n, double *m, double *rest,
+                                 unsigned char *special, VT *e)
+{
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        const VT *row = x + b * n;
+        double mb = VN(rowmax)(row, n);
+        double r = 0.0;
+        int sp = !(mb > -HUGE_VAL && mb < HUGE_VAL);
+        if (!sp) {
+            r = VN(rest)(row, n, mb, e ? e + b * n : NULL);
+            sp = !(r >= 0.0);       /* NaN in the row */
+        }
+        m[b] = sp ? 0.0 : mb;
+        rest[b] = sp ? 0.0 : r;     /* keeps the vector log1p finite */
+        special[b] = (unsigned char)sp;
+    }
+}
+
+VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
+                                Py_ssize_t nrow, Py_ssize_t n, VFB_REDUCE fb)
+{
+    double m[VBLOCK], rest[VBLOCK];
+    unsigned char special[VBLOCK];
+    Py_ssize_t step = VN(block_rows)(n);
+    for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
+        Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
+        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, NULL);
+#pragma omp simd
+        for (Py_ssize_t b = 0; b < nb; b++)
+            out[r0 + b] = (VT)(m[b] + vc_log1p(rest[b]));
+        for (Py_ssize_t b = 0; b < nb; b++)
+            if (special[b])
+                out[r0 + b] = (VT)fb(x + (r0 + b) * n, n);
+    }
+}
+
+VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
+                              Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
+{
+    double m[VBLOCK], rest[VBLOCK];
+    unsigned char special[VBLOCK];
+    Py_ssize_t step = VN(block_rows)(n);
+    for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
+        Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
+        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, out + r0 * n);
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            VT *o = out + (r0 + b) * n;
+            if (special[b]) {
+                fb(x + (r0 + b) * n, o, n);
+                continue;
+            }
+            /* The terms were written as exp(x - m) 2^64; the sum is 1 + rest. */
+            double inv = 0x1p-64 / (1.0 + rest[b]);
+#pragma omp simd
+            for (Py_ssize_t i = 0; i < n; i++)
+                o[i] = (VT)((double)o[i] * inv);
+        }
+    }
+}
+
+VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
+                                  Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
+{
+    double m[VBLOCK], rest[VBLOCK], l[VBLOCK];
+    unsigned char special[VBLOCK];
+    Py_ssize_t step = VN(block_rows)(n);
+    for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
+        Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
+        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, NULL);
+#pragma omp simd
+        for (Py_ssize_t b = 0; b < nb; b++)
+            l[b] = vc_log1p(rest[b]);
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            const VT *row = x + (r0 + b) * n;
+            VT *o = out + (r0 + b) * n;
+            if (special[b]) {
+                fb(row, o, n);
+                continue;
+            }
+            double mb = m[b], lb = l[b];
+#pragma omp simd
+            for (Py_ssize_t i = 0; i < n; i++) {
+                double xi = (double)row[i];
+                double d = xi - mb;
+#if VDOUBLE
+                /* Add back the rounding error of x - m: it matters where
+                 * x - m and l nearly cancel.  NaN err (d = -inf): -inf is
+                 * the right rounding. */
+                double z = d - xi;
+                double err = (xi - (d - z)) + (-mb - z);
+                o[i] = err == err ? (d - lb) + err : d - lb;
+#else
+                o[i] = (VT)(d - lb);
+#endif
+            }
+        }
+    }
+}
+
+/* exp elementwise (the building block, exposed for tests and benchmarks). */
+VATTR static void VN(exp)(const VT *restrict x, VT *restrict out, Py_ssize_t n)
+{
+#pragma omp simd
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = (VT)VEXP((double)x[i]);
+}
+
+/* Quadratic forms with a shared matrix.  S = A + A^T in double (n x n).
+ * Row r: g = S x_r and v = x_r . g / 2 (= x^T A x); the value and the
+ * gradient come from the same sums, so value-only, gradient-only and both
+ * agree bit for bit.  For n <= 8 the size is a compile-time constant: the
+ * inner loops unroll, S stays in registers and the row loop vectorises
+ * across rows.  `v` or `g` may be NULL (not wanted). */
+#define VQF_FIXED(N)                                                         \
+VATTR static void VN(qf_n##N)(const double *restrict S,                      \
+                              const VT *restrict X, Py_ssize_t B,            \
+                              VT *restrict v, VT *restrict G)                \
+{                                                                            \
+    double s[N * N];                                                         \
+    for (int k = 0; k < N * N; k++) s[k] = S[k];                             \
+    if (v && G) {                                                            \
+        _Pragma("omp simd")                                                  \
+        for (Py_ssize_t r = 0; r < B; r++) {                                 \
+            double val = 0.0;                                                \
+            for (int i = 0; i < N; i++) {                                    \
+                double gi = 0.0;                                             \
+                for (int j = 0; j < N; j++)                                  \
+                    gi += s[i * N + j] * (double)X[r * N + j];               \
+                G[r * N + i] = (VT)gi;                                       \
+                val += (double)X[r * N + i] * gi;                            \
+            }                                                                \
+            v[r] = (VT)(0.5 * val);                                          \
+        }                                                                    \
+    } else if (G) {                                                          \
+        _Pragma("omp simd")                                                  \
+        for (Py_ssize_t r = 0; r < B; r++) {                                 \
+            for (int i = 0; i < N; i++) {                                    \
+                double gi = 0.0;                                             \
+                for (int j = 0; j < N; j++)                                  \
+                    gi += s[i * N + j] * (double)X[r * N + j];               \
+                G[r * N + i] = (VT)gi;                                       \
+            }                                                                \
+        }                                                                    \
+    } else {                                                                 \
+        _Pragma("omp simd")                                                  \
+        for (Py_ssize_t r = 0; r < B; r++) {                                 \
+            double val = 0.0;                                                \
+            for (int i = 0; i < N; i++) {                                    \
+                double gi = 0.0;                                             \
+                for (int j = 0; j < N; j++)                                  \
+                    gi += s[i * N + j] * (double)X[r * N + j];               \
+                val += (double)X[r * N + i] * gi;                            \
+            }                                                                \
+            v[r] = (VT)(0.5 * val);                                          \
+        }                                                                    \
+    }                                                                        \
+}
+
+VQF_FIXED(1)
+VQF_FIXED(2)
+VQF_FIXED(3)
+VQF_FIXED(4)
+VQF_FIXED(5)
+VQF_FIXED(6)
+VQF_FIXED(7)
+VQF_FIXED(8)
+#undef VQF_FIXED
+
+/* Any n: the same sums in the same order, with a runtime n. */
+VATTR static void VN(qf_any)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, Py_ssize_t n, VT *restrict v,
+                             VT *restrict G)
+{
+    for (Py_ssize_t r = 0; r < B; r++) {
+        const VT *x = X + r * n;
+        double val = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double *si = S + i * n;
+            double gi = 0.0;
+            for (Py_ssize_t j = 0; j < n; j++)
+                gi += si[j] * (double)x[j];
+            if (G) G[r * n + i] = (VT)gi;
+            val += (double)x[i] * gi;
+        }
+        if (v) v[r] = (VT)(0.5 * val);
+    }
+}
+
+VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
+                         Py_ssize_t B, Py_ssize_t n, VT *restrict v,
+                         VT *restrict G)
+{
+    switch (n) {
+    case 1: VN(qf_n1)(S, X, B, v, G); break;
+    case 2: VN(qf_n2)(S, X, B, v, G); break;
+    case 3: VN(qf_n3)(S, X, B, v, G); break;
+    case 4: VN(qf_n4)(S, X, B, v, G); break;
+    case 5: VN(qf_n5)(S, X, B, v, G); break;
+    case 6: VN(qf_n6)(S, X, B, v, G); break;
+    case 7: VN(qf_n7)(S, X, B, v, G); break;
+    case 8: VN(qf_n8)(S, X, B, v, G); break;
+    default: VN(qf_any)(S, X, B, n, v, G);
+    }
+}
+
+/* v_r = x_r . g_r / 2: finishes a value after G = X S was formed by BLAS. */
+VATTR static void VN(rowdot_half)(const VT *restrict X, const VT *restrict G,
+                                  Py_ssize_t B, Py_ssize_t n, VT *restrict v)
+{
+    for (Py_ssize_t r = 0; r < B; r++) {
+        const VT *x = X + r * n, *g = G + r * n;
+        double val = 0.0;
+#pragma omp simd reduction(+:val)
+        for (Py_ssize_t j = 0; j < n; j++)
+            val += (double)x[j] * (double)g[j];
+        v[r] = (VT)(0.5 * val);
+    }
+}
