@@ -16,6 +16,7 @@ def test_every_public_function_is_registered():
     # A function cannot ship without its fast-vs-reference check.
     assert set(reference.__all__) == set(REGISTRY)
     helpers = {"__version__", "get_backend", "set_backend", "use_backend", "show_config"}
+    helpers |= {"get_num_threads", "set_num_threads", "num_threads"}
     helpers |= {"DiffInfo", "GradCheck", "Taylor"}  # result classes
     assert set(vcalc.__all__) - helpers == set(REGISTRY)
 

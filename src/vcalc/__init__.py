@@ -11,7 +11,15 @@ independent NumPy reference (:mod:`vcalc.reference`) selected by
 
 __version__ = "0.1.0"
 
-from vcalc._backend import get_backend, set_backend, show_config, use_backend
+from vcalc._backend import (
+    get_backend,
+    get_num_threads,
+    num_threads,
+    set_backend,
+    set_num_threads,
+    show_config,
+    use_backend,
+)
 from vcalc._finite_diff import (
     check_grad,
     derivative,
@@ -41,6 +49,9 @@ __all__ = [
     "set_backend",
     "use_backend",
     "show_config",
+    "get_num_threads",
+    "set_num_threads",
+    "num_threads",
     "gradient",
     "jacobian",
     "hessian",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 import threading
 import warnings
@@ -19,11 +20,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["get_backend", "set_backend", "use_backend", "show_config", "BACKENDS"]
+__all__ = [
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "show_config",
+    "get_num_threads",
+    "set_num_threads",
+    "num_threads",
+    "BACKENDS",
+]
 
 BACKENDS = ("cython", "numpy")
 
 _EXTENSIONS = ("_kernels", "_qf_kernels", "_fd_kernels")
+
+
+# OpenMP threads that wait for work sleep instead of spinning (libgomp reads
+# this once, when it loads with the extension): the kernels' parallel regions
+# are short and far apart, and a spinning thread would take the core that
+# another process, or another of the user's threads, needs.  A value the
+# user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _load_extensions() -> tuple[dict[str, Any], str | None]:
@@ -63,6 +81,7 @@ class _Local(threading.local):
 
     def __init__(self) -> None:
         self.stack: list[str] = []
+        self.threads: list[int] = []
 
 
 _local = _Local()
@@ -172,6 +191,135 @@ def use_backend(name: str) -> Iterator[str]:
         stack.pop()
 
 
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _thread_cap() -> int:
+    """The most threads a kernel may use: the CPUs available, and OMP_NUM_THREADS if set."""
+    cap = _cpu_count()
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        cap = min(cap, int(env))
+    return cap
+
+
+_num_threads_default = 1
+
+
+def _check_threads(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"`n` must be a positive int; got {type(n).__name__}.")
+    if n < 1:
+        raise ValueError(f"`n` must be a positive int (number of threads); got {n}.")
+    return int(n)
+
+
+def get_num_threads() -> int:
+    """Return the number of threads vcalc's kernels may use in the calling thread.
+
+    Returns
+    -------
+    int
+        The innermost :func:`num_threads` of this thread if there is one,
+        else the process-wide value of :func:`set_num_threads` (default 1).
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> vcalc.get_num_threads()
+    1
+    """
+    stack = _local.threads
+    return stack[-1] if stack else _num_threads_default
+
+
+def set_num_threads(n: int) -> None:
+    """Set the process-wide number of threads the kernels may use (default 1).
+
+    Parameters
+    ----------
+    n : int
+        At least 1.  Values above the CPUs available to the process (and
+        above ``OMP_NUM_THREADS`` when that is set) are capped when a kernel
+        runs.
+
+    Raises
+    ------
+    TypeError
+        If `n` is not an int.
+    ValueError
+        If `n` is less than 1.
+
+    Notes
+    -----
+    This is global, like :func:`set_backend`: it changes the default of every
+    thread not inside a :func:`num_threads` block.  Kernels split their rows
+    over threads (OpenMP, static schedule) only when each thread gets enough
+    work (about 64k elements): small calls stay serial.  Which kernels are
+    threaded: ``logsumexp`` (unweighted), ``softmax``, ``log_softmax`` and
+    the quadratic forms with a shared matrix of size n < 16.  Without OpenMP
+    at build time (see :func:`show_config`) everything runs on one thread.
+
+    Examples
+    --------
+    >>> import vcalc
+    >>> vcalc.set_num_threads(2)
+    >>> vcalc.get_num_threads()
+    2
+    >>> vcalc.set_num_threads(1)
+    """
+    global _num_threads_default
+    _num_threads_default = _check_threads(n)
+
+
+@contextlib.contextmanager
+def num_threads(n: int) -> Iterator[int]:
+    """Let the kernels use `n` threads in the current thread, inside a ``with`` block.
+
+    Parameters
+    ----------
+    n : int
+        At least 1 (see :func:`set_num_threads`).
+
+    Yields
+    ------
+    int
+        `n`.
+
+    Notes
+    -----
+    Thread-local, like :func:`use_backend`: other threads keep their own
+    setting; blocks nest and the previous value is restored on exit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import vcalc
+    >>> with vcalc.num_threads(2):
+    ...     s = vcalc.softmax(np.zeros((4, 3)), axis=-1)
+    >>> vcalc.get_num_threads()
+    1
+    """
+    n = _check_threads(n)
+    stack = _local.threads
+    stack.append(n)
+    try:
+        yield n
+    finally:
+        stack.pop()
+
+
+def threads_for_kernel() -> int:
+    """The thread count to pass to a kernel: the setting, capped by the CPUs."""
+    stack = _local.threads
+    n = stack[-1] if stack else _num_threads_default
+    return 1 if n == 1 else min(n, _thread_cap())
+
+
 def config() -> dict[str, Any]:
     """Return the facts that :func:`show_config` prints, as a dict."""
     from vcalc import __version__
@@ -187,6 +335,9 @@ def config() -> dict[str, Any]:
         info.update(_ext["_kernels"].build_info())
     else:
         info["extension_error"] = _ext_error
+    info["num_threads"] = get_num_threads()
+    info["max_threads"] = _thread_cap()
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "")
     return info
 
 
@@ -194,8 +345,10 @@ def show_config() -> None:
     """Print how vcalc was built and what it will run.
 
     Prints the version, the backend in force, whether the compiled extension
-    is present, the compiler and flags it was built with, the SIMD level the
-    compiler targeted, and the threading configuration.
+    is present, the compiler and flags it was built with, the SIMD baseline
+    the compiler targeted, the kernel path chosen at run time for this CPU
+    (``simd``; ``VCALC_SIMD=base|avx2`` in the environment caps it), whether
+    OpenMP was available, and the thread settings.
 
     Examples
     --------

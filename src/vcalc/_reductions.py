@@ -149,7 +149,7 @@ def logsumexp(
     rows = _rows(p.a, p.axes, p.cdtype)
     out = np.empty(rows.shape[0], p.cdtype)
     if p.b is None:
-        _kernels().logsumexp_rows(rows, out)
+        _kernels().logsumexp_rows(rows, out, _backend.threads_for_kernel())
         sign = None
         if return_sign:
             # Without weights every sum is positive, except log(0) = -inf.
@@ -292,7 +292,7 @@ def _elementwise(x: ArrayLike, axis: Any, kernel: str) -> Any:
     p = _prep_reduction(x, axis, name="x", scalar_as_1d=False)
     rows = _rows(p.a, p.axes, p.cdtype)
     out = np.empty_like(rows)
-    getattr(_kernels(), kernel)(rows, out)
+    getattr(_kernels(), kernel)(rows, out, _backend.threads_for_kernel())
     res = _unrows(out, p.a.shape, p.axes).astype(p.dtype, copy=False)
     return _as_result(res)
 
