@@ -76,6 +76,53 @@ def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(idx, batch).reshape(-1))
 
 
+# From this n on, a shared matrix goes to BLAS (``numpy.matmul``): G = X S^T
+# costs 2 B n^2 flops that BLAS runs near the machine's peak, and a fused
+# kernel finishes the values.  Below it, the vectorised kernels of
+# ``_vkern.h`` (n fixed at compile time for n <= 8) beat the BLAS call's
+# fixed costs and its extra passes over G.
+_BLAS_MIN_N = 16
+
+
+def _run_shared(
+    A: np.ndarray,
+    x: np.ndarray,
+    value: np.ndarray | None,
+    grad: np.ndarray | None,
+    symmetric: bool,
+) -> None:
+    """Values and/or gradients for a shared (n, n) matrix `A`, rows `x` (batch, n).
+
+    Both come from ``g = S x`` with ``S = A + A^T`` (``2 A`` when `symmetric`)
+    formed once in double, and ``v = x . g / 2`` (= x^T A x): so the value,
+    the gradient and both together agree bit for bit.  float32 data are
+    computed in double too (BLAS in double for n >= 16) and rounded once.
+    """
+    a = np.asarray(A, dtype=np.float64)
+    S = np.ascontiguousarray(2.0 * a if symmetric else a + a.T)
+    n = x.shape[1]
+    k = _backend.kernels("_kernels")
+    if n < _BLAS_MIN_N:
+        k.quadratic_form_small(S, x, value, grad, _backend.threads_for_kernel())
+        return
+    x64 = np.asarray(x, dtype=np.float64)
+    # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A is
+    # trusted, not known, to be symmetric).
+    if grad is not None and grad.dtype == np.float64:
+        G = np.matmul(x64, S.T, out=grad)
+    else:
+        G = np.matmul(x64, S.T)
+        if grad is not None:
+            grad[...] = G
+    if value is not None:
+        if value.dtype == np.float64:
+            k.rowdot_half(x64, G, value)
+        else:
+            v64 = np.empty(value.shape, np.float64)
+            k.rowdot_half(x64, G, v64)
+            value[...] = v64
+
+
 def _run_quadratic(p: _QuadForm, kernel: str, *args: Any) -> None:
     """Call ``<kernel>_shared`` or ``<kernel>_batched`` on the operands of `p`.
 
@@ -85,7 +132,12 @@ def _run_quadratic(p: _QuadForm, kernel: str, *args: Any) -> None:
     x = _stack(p.X, p.X.shape[:-1], (n,), p.cdtype)
     k = _kernels()
     if p.A.ndim == 2:
-        getattr(k, kernel + "_shared")(np.ascontiguousarray(p.A, dtype=p.cdtype), x, *args)
+        if kernel == "quadratic_form":
+            _run_shared(p.A, x, args[0], None, False)
+        elif kernel == "quadratic_form_grad":
+            _run_shared(p.A, x, None, args[0], args[1])
+        else:
+            _run_shared(p.A, x, args[0], args[1], False)
     else:
         a = _stack(p.A, p.A.shape[:-2], (n, n), p.cdtype)
         ia = _index(p.A.shape[:-2], p.batch)
