@@ -68,16 +68,16 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                 tc += tie ? 1.0 : 0.0;
             }
         } else {
+            /* Only the sum is wanted (logsumexp, log_softmax): the rounding
+             * of x - m changes each term by |d| eps / 2 relative, which
+             * changes the sum by at most eps / 2 times the softmax-weighted
+             * mean of |d|, i.e. its log by that much in absolute terms --
+             * below an ulp of the result.  No correction here. */
 #pragma omp simd reduction(+:s, tc)
             for (Py_ssize_t i = i0; i < i1; i++) {
-                double xi = (double)x[i];
-                double d = xi - m;
+                double d = (double)x[i] - m;
 #if VDOUBLE
-                double z = d - xi;
-                double err = (xi - (d - z)) + (-m - z);
                 double t = vc_exp_p64(d);
-                double c = t * err;
-                t = c == c ? t + c : t;
 #else
                 double t = vc_exp_f(d) * 0x1p64;
 #endif
@@ -94,22 +94,33 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
     return (total + comp) * 0x1p-64 + (ties - 1.0);
 }
 
-/* Rows are processed in blocks of up to VBLOCK rows, few enough elements
- * that a block stays in L1/L2 between its passes, so that the final log1p
- * of many short rows runs as one vectorised loop instead of one scalar call
- * per row. */
-#define VBLOCK 64
+/* Rows are processed in blocks.
+ *
+ * Long rows (n > VSHORT): one row at a time, each pass a vector loop over
+ * the row (VN(rest) above).
+ * Short rows: blocks of up to VFLAT elements (whole rows, at most VBLOCK of
+ * them).  The exponentials of the whole block are one flat vector loop,
+ * with each element's row maximum laid out beside it in the scratch `w`:
+ * per-row vector loops of 10 elements would spend more on their scalar
+ * remainders and horizontal reductions than on the exponentials.  The
+ * per-row sums then read `w`, and the final log1p of the block is one
+ * vector loop over its rows.
+ * Either way a block's data stays in L1/L2 between its passes. */
+#define VSHORT 512
+#define VFLAT 4096
+#define VBLOCK 512
 
 static inline Py_ssize_t VN(block_rows)(Py_ssize_t n)
 {
-    Py_ssize_t b = 8192 / n;
+    Py_ssize_t b = n > VSHORT ? 1 : VFLAT / n;
     return b < 1 ? 1 : (b > VBLOCK ? VBLOCK : b);
 }
 
-/* Scan a block of rows: maxima, rests, and which rows are edge cases. */
-VATTR static void VN(scan_block)(const VT *restrict x, Py_ssize_t nb,
-                                 Py_ssize_t n, double *m, double *rest,
-                                 unsigned char *special, VT *e)
+/* Scan a block of nb long rows: maxima, rests, which rows are edge cases;
+ * with `e`, the terms exp(x - m) 2^64 written there. */
+VATTR static void VN(scan_long)(const VT *restrict x, Py_ssize_t nb,
+                                Py_ssize_t n, double *m, double *rest,
+                                unsigned char *special, VT *e)
 {
     for (Py_ssize_t b = 0; b < nb; b++) {
         const VT *row = x + b * n;
@@ -126,15 +137,78 @@ VATTR static void VN(scan_block)(const VT *restrict x, Py_ssize_t nb,
     }
 }
 
+/* The same for a block of nb short rows (nb * n <= VFLAT), the terms
+ * exp(x - m) 2^64 left in w (double, nb * n); `corr`: with the TwoSum
+ * correction of each term (softmax: see VN(rest)). */
+VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
+                                 Py_ssize_t n, double *m, double *rest,
+                                 unsigned char *special, double *restrict w,
+                                 int corr)
+{
+    Py_ssize_t total = nb * n;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        const VT *row = x + b * n;
+        double mb = VN(rowmax)(row, n);
+        int sp = !(mb > -HUGE_VAL && mb < HUGE_VAL);
+        mb = sp ? 0.0 : mb;         /* edge rows: anything finite will do */
+        m[b] = mb;
+        special[b] = (unsigned char)sp;
+        for (Py_ssize_t i = 0; i < n; i++)
+            w[b * n + i] = mb;
+    }
+#if VDOUBLE
+    if (corr) {
+#pragma omp simd
+        for (Py_ssize_t i = 0; i < total; i++) {
+            double xi = x[i], mi = w[i];
+            double d = xi - mi;
+            double z = d - xi;      /* TwoSum, as in VN(rest) */
+            double err = (xi - (d - z)) + (-mi - z);
+            double t = vc_exp_p64(d);
+            double c = t * err;
+            w[i] = c == c ? t + c : t;
+        }
+    } else {
+#pragma omp simd
+        for (Py_ssize_t i = 0; i < total; i++)
+            w[i] = vc_exp_p64(x[i] - w[i]);
+    }
+#else
+    (void)corr;
+#pragma omp simd
+    for (Py_ssize_t i = 0; i < total; i++)
+        w[i] = vc_exp_f((double)x[i] - w[i]) * 0x1p64;
+#endif
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        const VT *row = x + b * n;
+        const double *wb = w + b * n;
+        VT mb = (VT)m[b];
+        double s = 0.0, ties = 0.0;
+#pragma omp simd reduction(+:s, ties)
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int tie = row[i] == mb;
+            s += tie ? 0.0 : wb[i];
+            ties += tie ? 1.0 : 0.0;
+        }
+        double r = s * 0x1p-64 + (ties - 1.0);
+        int sp = special[b] || !(r >= 0.0);     /* NaN in the row */
+        rest[b] = sp ? 0.0 : r;
+        special[b] = (unsigned char)sp;
+    }
+}
+
 VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
                                 Py_ssize_t nrow, Py_ssize_t n, VFB_REDUCE fb)
 {
-    double m[VBLOCK], rest[VBLOCK];
+    double m[VBLOCK], rest[VBLOCK], w[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
-        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, NULL);
+        if (n > VSHORT)
+            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, NULL);
+        else
+            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 0);
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             out[r0 + b] = (VT)(m[b] + vc_log1p(rest[b]));
@@ -147,23 +221,34 @@ VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
 VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
                               Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK];
+    double m[VBLOCK], rest[VBLOCK], w[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
-        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, out + r0 * n);
+        int isshort = n <= VSHORT;
+        if (isshort)
+            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 1);
+        else
+            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, out + r0 * n);
         for (Py_ssize_t b = 0; b < nb; b++) {
             VT *o = out + (r0 + b) * n;
             if (special[b]) {
                 fb(x + (r0 + b) * n, o, n);
                 continue;
             }
-            /* The terms were written as exp(x - m) 2^64; the sum is 1 + rest. */
+            /* The terms are exp(x - m) 2^64; the sum is 1 + rest. */
             double inv = 0x1p-64 / (1.0 + rest[b]);
+            if (isshort) {
+                const double *wb = w + b * n;
 #pragma omp simd
-            for (Py_ssize_t i = 0; i < n; i++)
-                o[i] = (VT)((double)o[i] * inv);
+                for (Py_ssize_t i = 0; i < n; i++)
+                    o[i] = (VT)(wb[i] * inv);
+            } else {
+#pragma omp simd
+                for (Py_ssize_t i = 0; i < n; i++)
+                    o[i] = (VT)((double)o[i] * inv);
+            }
         }
     }
 }
@@ -171,12 +256,15 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
 VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                                   Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK], l[VBLOCK];
+    double m[VBLOCK], rest[VBLOCK], l[VBLOCK], w[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
-        VN(scan_block)(x + r0 * n, nb, n, m, rest, special, NULL);
+        if (n > VSHORT)
+            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, NULL);
+        else
+            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 0);
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             l[b] = vc_log1p(rest[b]);
