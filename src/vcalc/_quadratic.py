@@ -187,12 +187,22 @@ def quadratic_form(A: ArrayLike, X: ArrayLike) -> Any:
 
     Notes
     -----
-    .. math:: x^\top A x = \sum_i x_i \sum_j a_{ij} x_j,
+    .. math:: x^\top A x = \sum_i x_i \sum_j a_{ij} x_j
+              = \tfrac12\, x^\top (A + A^\top)\, x,
 
     summed in double precision for float32 data too and rounded once.  The
     sum can cancel: its rounding error is bounded by about
     :math:`n\,\varepsilon \sum_{ij} |x_i|\,|a_{ij}|\,|x_j|`, not by a multiple
     of the result.  n = 0 gives 0; an empty batch gives an empty array.
+
+    With one matrix for the whole batch (`A` of shape (n, n)) the second
+    form is used: :math:`S = A + A^\top` is formed once, in double, and
+    each value is :math:`x \cdot (S x) / 2` -- the same sums as the
+    gradient, so :func:`quadratic_form_value_and_grad` agrees with this
+    function bit for bit.  For n <= 8 the kernel is specialised to n and
+    vectorised across rows; from n = 16 on, :math:`X S^\top` is one BLAS
+    matrix product (``numpy.matmul``, in double; it uses the threads of
+    NumPy's BLAS) and a fused kernel finishes the dot products.
 
     Examples
     --------
@@ -257,9 +267,12 @@ def quadratic_form_grad(A: ArrayLike, X: ArrayLike, symmetric: bool = False) -> 
     .. math:: \frac{\partial\, x^\top A x}{\partial x} = (A + A^\top)\,x,
               \qquad = 2Ax \ \text{ for } A = A^\top.
 
-    Both products are accumulated in double in one row-major pass over `A`
-    (row i gives :math:`(Ax)_i` and adds :math:`a_{ij} x_i` to
-    :math:`(A^\top x)_j`).
+    Both products are accumulated in double.  With a stack of matrices, in
+    one row-major pass over each `A` (row i gives :math:`(Ax)_i` and adds
+    :math:`a_{ij} x_i` to :math:`(A^\top x)_j`); with one matrix for the
+    whole batch, as :math:`S x` with :math:`S = A + A^\top` (or :math:`2A`)
+    formed once in double, by the kernels described in
+    :func:`quadratic_form`.
 
     Examples
     --------
