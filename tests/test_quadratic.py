@@ -945,3 +945,26 @@ def test_error_weighted_W_shape(backend):
 def test_error_weighted_W_complex(backend):
     with pytest.raises(TypeError, match=r"`W` must be real; got complex"):
         vcalc.weighted_least_squares(np.ones(2), np.ones((2, 1)), np.ones(1), np.eye(2) * 1j)
+
+
+def test_unaligned_operands_match_aligned(backend):
+    rng = np.random.default_rng(8)
+    for n in (2, 8, 20):
+        A = rng.standard_normal((n, n))
+        X = rng.standard_normal((37, n))
+        bufs = []
+        for arr in (A, X):
+            buf = np.zeros(arr.nbytes + 1, np.uint8)
+            u = np.frombuffer(buf.data, dtype=arr.dtype, count=arr.size, offset=1)
+            u = u.reshape(arr.shape)
+            u[...] = arr
+            assert not u.flags.aligned
+            bufs.append(u)
+        v, g = vcalc.quadratic_form_value_and_grad(*bufs)
+        v0, g0 = vcalc.quadratic_form_value_and_grad(A, X)
+        if backend == "cython":  # copied to aligned memory: the same kernel
+            np.testing.assert_array_equal(v, v0)
+            np.testing.assert_array_equal(g, g0)
+        else:  # NumPy may pick another matmul loop for unaligned data
+            np.testing.assert_allclose(v, v0, rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(g, g0, rtol=1e-13, atol=1e-13)

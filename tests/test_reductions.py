@@ -469,3 +469,42 @@ def test_property_strided_views_match_contiguous_and_reference(case):
         with vcalc.use_backend("numpy"):
             want = getattr(vcalc, name)(view, axis=axis)
         _same(got, want, contiguous.dtype)
+
+
+def _unaligned(a):
+    """A copy of `a` whose data start one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape,axis", [((700,), None), ((30, 50), -1), ((30, 50), 1), ((5, 7), 0)])
+def test_unaligned_and_swapped_input_match_aligned(backend, dtype, shape, axis):
+    # The kernels' fast path takes aligned native arrays as they are; an
+    # unaligned or byte-swapped one must be copied, never read as is.
+    a = np.random.default_rng(2).standard_normal(shape).astype(dtype) * 10
+    for other in (_unaligned(a), a.astype(np.dtype(dtype).newbyteorder())):
+        for name in ("logsumexp", "softmax", "log_softmax"):
+            got = getattr(vcalc, name)(other, axis=axis)
+            want = getattr(vcalc, name)(a, axis=axis)
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_fast_path_results_have_the_general_paths_types(backend):
+    # 0-d in, scalar out; axis=None over an n-d array, scalar out; the
+    # same dtypes and shapes as the reference in each case.
+    cases = [np.float64(2.0), np.ones((2, 3), np.float32), np.arange(6.0).reshape(2, 3)]
+    for a in cases:
+        for axis in (None, -1, a.ndim - 1):
+            if a.ndim == 0 and axis is not None:
+                continue
+            for name in ("logsumexp", "softmax", "log_softmax"):
+                got = getattr(vcalc, name)(np.asarray(a), axis=axis)
+                with vcalc.use_backend("numpy"):
+                    want = getattr(vcalc, name)(np.asarray(a), axis=axis)
+                assert type(got) is type(want), (name, axis, type(got), type(want))
+                assert np.shape(got) == np.shape(want) and got.dtype == want.dtype
+                np.testing.assert_allclose(got, want, rtol=1e-6)

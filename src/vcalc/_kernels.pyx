@@ -36,6 +36,9 @@ Design
 from libc.math cimport exp, log, log1p, fabs, INFINITY, NAN
 from libc.stdlib cimport malloc, free, getenv
 from cython.parallel cimport prange
+cimport numpy as cnp
+
+cnp.import_array()
 
 from vcalc._common cimport real
 
@@ -484,6 +487,64 @@ def logsumexp_rows_weighted(const real[:, ::1] a,   # IN  (batch, n)
                 v = NAN             # log of a negative number
             out[r] = <real>v
             sign_out[r] = <real>sgn
+
+
+def reduce_fast(int op, object a, object axis, int n_threads=1):
+    """The facade's common case in one call, or None when it does not apply.
+
+    ``op``: 0 logsumexp, 1 softmax, 2 log_softmax.  Applies when `a` is an
+    ndarray (exactly), non-empty, aligned, C-contiguous, native float32 or
+    float64, and `axis` is None or its last axis as an int: then the rows
+    are ``a`` itself, the result is allocated here with the right shape
+    (a NumPy scalar for a 0-d result) and returned.  Anything else returns
+    None, for the general path of the facade, which validates and copies.
+    Doing the checks here rather than in Python takes microseconds off
+    every small call (they were the whole time of a 1000-element one).
+    """
+    cdef:
+        cnp.ndarray arr, out
+        int t, nd, ax
+        Py_ssize_t n, nrow
+        _RowOp rop
+    if op < 0 or op > 2:
+        raise ValueError("`op` must be 0, 1 or 2.")
+    rop = <_RowOp>op
+    if not cnp.PyArray_CheckExact(a):
+        return None
+    arr = <cnp.ndarray>a
+    t = cnp.PyArray_TYPE(arr)
+    if ((t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT) or not cnp.PyArray_ISNOTSWAPPED(arr)
+            or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr)
+            or cnp.PyArray_SIZE(arr) == 0):
+        return None
+    nd = cnp.PyArray_NDIM(arr)
+    if axis is None:
+        n = cnp.PyArray_SIZE(arr)
+    elif type(axis) is int and nd >= 1:
+        ax = axis
+        if ax != -1 and ax != nd - 1:
+            return None
+        n = cnp.PyArray_DIM(arr, nd - 1)
+    else:
+        return None
+    nrow = cnp.PyArray_SIZE(arr) // n
+    if rop == _LOGSUMEXP:
+        if axis is None:
+            out = cnp.PyArray_EMPTY(0, NULL, t, 0)
+        else:
+            out = cnp.PyArray_EMPTY(nd - 1, cnp.PyArray_DIMS(arr), t, 0)
+    else:
+        out = cnp.PyArray_EMPTY(nd, cnp.PyArray_DIMS(arr), t, 0)
+    with nogil:
+        if t == cnp.NPY_DOUBLE:
+            _rows_parallel(rop, <const double*>cnp.PyArray_DATA(arr),
+                           <double*>cnp.PyArray_DATA(out), nrow, n, n_threads)
+        else:
+            _rows_parallel(rop, <const float*>cnp.PyArray_DATA(arr),
+                           <float*>cnp.PyArray_DATA(out), nrow, n, n_threads)
+    if cnp.PyArray_NDIM(out) == 0:
+        return out[()]
+    return out
 
 
 def softmax_rows(const real[:, ::1] x,     # IN  (batch, n)

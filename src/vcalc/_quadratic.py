@@ -62,7 +62,10 @@ def _stack(
     Fortran-ordered, byte-swapped or of another dtype); the caller's array is
     never written to.
     """
-    return np.ascontiguousarray(a, dtype=cdtype).reshape((prod(lead),) + tail)
+    out = np.ascontiguousarray(a, dtype=cdtype)
+    if not out.flags.aligned:  # a view into a byte buffer at an odd offset
+        out = out.copy()
+    return out.reshape((prod(lead),) + tail)
 
 
 def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:

@@ -36,6 +36,8 @@ def _rows(a: np.ndarray, axes: tuple[int, ...], cdtype: np.dtype) -> np.ndarray:
     """
     kept = [i for i in range(a.ndim) if i not in axes]
     moved = np.ascontiguousarray(np.transpose(a, kept + list(axes)), dtype=cdtype)
+    if not moved.flags.aligned:  # a view into a byte buffer at an odd offset
+        moved = moved.copy()
     n = prod(a.shape[i] for i in axes)
     return moved.reshape(prod(a.shape[i] for i in kept), n)
 
@@ -50,30 +52,6 @@ def _unrows(out: np.ndarray, a_shape: tuple[int, ...], axes: tuple[int, ...]) ->
 
 def _kernels() -> Any:
     return _backend.kernels("_kernels")
-
-
-_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
-
-
-def _fast_rows(a: Any, axis: Any) -> np.ndarray | None:
-    """``(batch, n)`` rows of `a` without a copy, when no validation can fail.
-
-    The common call -- a non-empty, C-contiguous, native float32 or float64
-    ndarray reduced over its last axis or over all of it -- skips the
-    general preparation (whose fixed cost is several microseconds, the
-    whole time of a small reduction).  Anything else returns None and goes
-    the general way.
-    """
-    if type(a) is not np.ndarray or not a.flags.c_contiguous or a.size == 0:
-        return None
-    dt = a.dtype
-    if dt != _F64 and dt != _F32 or not dt.isnative:
-        return None
-    if axis is None:
-        return a.reshape(1, a.size)
-    if type(axis) is int and a.ndim >= 1 and (axis == -1 or axis == a.ndim - 1):
-        return a.reshape(-1, a.shape[-1])
-    return None
 
 
 def logsumexp(
@@ -168,11 +146,11 @@ def logsumexp(
     if _backend.get_backend() == "numpy":
         return _ref.logsumexp(a, axis, b, keepdims, return_sign)
     if b is None and keepdims is False and return_sign is False:
-        rows = _fast_rows(a, axis)
-        if rows is not None:
-            out = np.empty(rows.shape[0], rows.dtype)
-            _kernels().logsumexp_rows(rows, out, _backend.threads_for_kernel())
-            return out[0] if axis is None or a.ndim == 1 else out.reshape(a.shape[:-1])
+        # The common call (an aligned, C-contiguous float ndarray over its
+        # last axis or all of it) is checked and run in one kernel call.
+        res = _kernels().reduce_fast(0, a, axis, _backend.threads_for_kernel())
+        if res is not None:
+            return res
     keepdims = check_bool(keepdims, "keepdims")
     return_sign = check_bool(return_sign, "return_sign")
     p = _prep_reduction(a, axis, b, scalar_as_1d=True)
@@ -317,13 +295,14 @@ def log_softmax(x: ArrayLike, axis: int | tuple[int, ...] | None = None) -> Any:
     return _elementwise(x, axis, "log_softmax_rows")
 
 
+_FAST_OP = {"softmax_rows": 1, "log_softmax_rows": 2}
+
+
 def _elementwise(x: ArrayLike, axis: Any, kernel: str) -> Any:
     """Run a row kernel whose output has the shape of its input."""
-    rows = _fast_rows(x, axis)
-    if rows is not None:
-        out = np.empty_like(rows)
-        getattr(_kernels(), kernel)(rows, out, _backend.threads_for_kernel())
-        return _as_result(out.reshape(np.shape(x)))
+    res = _kernels().reduce_fast(_FAST_OP[kernel], x, axis, _backend.threads_for_kernel())
+    if res is not None:  # the common call, as in logsumexp
+        return res
     p = _prep_reduction(x, axis, name="x", scalar_as_1d=False)
     rows = _rows(p.a, p.axes, p.cdtype)
     out = np.empty_like(rows)
