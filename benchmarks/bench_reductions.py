@@ -1,9 +1,22 @@
-"""Reductions: vcalc beside scipy.special, careful NumPy, torch (if installed) and np.exp.
+"""Reductions and exp: vcalc beside scipy.special, careful NumPy, torch and np.exp.
 
-``np.exp(a, out=b)`` on the same array is the limit: every reduction has to
-compute at least that many exponentials.  Every implementation's output is
-checked against vcalc's reference before it is timed.
+One benchmark group per case (function, dtype, shape), holding every
+implementation: vcalc, ``scipy.special``, a careful NumPy expression, torch
+on the CPU with one thread (when installed; the tensor shares a copy of the
+array's memory and is made once, outside the timing) and the limit
+``np.exp(a, out=b)``: every reduction has to compute at least that many
+exponentials.  Every implementation's output but the limit's is checked
+against vcalc's reference (:mod:`vcalc.reference`) before it is timed.
+
+The ``exp`` groups put vcalc's own vectorised exp (``vcalc._kernels.vexp``)
+beside ``np.exp(x, out=y)``, checked entry by entry against it; the
+``threads`` group times softmax of a (1e4, 1000) array on one and two
+threads (``vcalc.num_threads``); for a clean number run it alone
+(``-k threads``): torch, once imported by the other groups, brings a second
+OpenMP runtime into the process.
 """
+
+import functools
 
 import numpy as np
 import pytest
@@ -11,9 +24,15 @@ from conftest import data, peer
 
 import vcalc
 from vcalc import reference
+from vcalc._bench import EXP_RTOL, REDUCTION_SHAPES
 
-SHAPES = [(1, 1_000_000), (10_000, 100), (100_000, 10), (100, 10)]
 DTYPES = ["float64", "float32"]
+IMPLS = ["vcalc", "scipy", "numpy", "torch", "np.exp (limit)"]
+
+#: vcalc's tolerance relative to the reference, and the peers' (torch sums a
+#: float32 row in float32: 1.6e-4 off on a row of 1e6).
+RTOL = {"float64": 1e-12, "float32": 1e-5}
+PEER_RTOL = {"float64": 1e-12, "float32": 1e-3}
 
 
 def numpy_softmax(a):
@@ -32,52 +51,121 @@ def numpy_logsumexp(a):
     return (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
 
 
-def implementations(name):
-    """(label, callable taking the array) for every peer of `name`."""
+NUMPY = {"softmax": numpy_softmax, "log_softmax": numpy_log_softmax, "logsumexp": numpy_logsumexp}
 
-    def sp(a):
-        return getattr(peer("scipy.special"), name)(a, axis=-1)
 
-    def torch_impl(a):
-        torch = peer("torch")
-        torch.set_num_threads(1)
-        t = torch.from_numpy(a)
-        if name == "logsumexp":
-            return torch.logsumexp(t, dim=-1).numpy()
-        return getattr(torch, name)(t, dim=-1).numpy()
+def torch_peer():
+    """torch on one thread, or skip."""
+    torch = peer("torch")
+    torch.set_num_threads(1)
+    return torch
 
-    def limit(a):
+
+def implementation(name, impl, a):
+    """A callable of no arguments computing `name` of `a` by `impl` (skips a missing peer)."""
+    if impl == "vcalc":
+        fn = getattr(vcalc, name)
+        return lambda: fn(a, axis=-1)
+    if impl == "scipy":
+        fn = getattr(peer("scipy.special"), name)
+        return lambda: fn(a, axis=-1)
+    if impl == "numpy":
+        fn = NUMPY[name]
+        return lambda: fn(a)
+    if impl == "torch":
+        torch = torch_peer()
+        t = torch.from_numpy(np.array(a))  # writable copy; no conversion in the timing
+        fn = {"softmax": torch.softmax, "log_softmax": torch.log_softmax}.get(name, torch.logsumexp)
+        return lambda: fn(t, dim=-1)
+    if impl == "np.exp (limit)":
         out = np.empty_like(a)
-        np.exp(a, out=out)
-        return None  # not a reduction: nothing to check
-
-    return {
-        "vcalc": lambda a: getattr(vcalc, name)(a, axis=-1),
-        "scipy": sp,
-        "numpy": {
-            "softmax": numpy_softmax,
-            "log_softmax": numpy_log_softmax,
-            "logsumexp": numpy_logsumexp,
-        }[name],
-        "torch": torch_impl,
-        "np.exp (limit)": limit,
-    }
+        return lambda: np.exp(a, out=out)
+    raise AssertionError(impl)
 
 
-@pytest.mark.parametrize("impl", ["vcalc", "scipy", "numpy", "torch", "np.exp (limit)"])
+def shape_id(shape):
+    return "x".join(map(str, shape))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", REDUCTION_SHAPES, ids=shape_id)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_reduction(benchmark, name, shape, dtype, impl):
-    benchmark.group = f"{name}-{shape}-{dtype}"
+    benchmark.group = f"{name}-{dtype}-{shape_id(shape)}"
     a = data(shape, dtype)
-    func = implementations(name)[impl]
-    out = func(a)
-    if out is not None:
+    func = implementation(name, impl, a)
+    if impl != "np.exp (limit)":
+        got = np.asarray(func(), dtype=np.float64)
         want = getattr(reference, name)(a, axis=-1)
-        rtol = 1e-12 if dtype == "float64" else 1e-5
+        rtol = (RTOL if impl == "vcalc" else PEER_RTOL)[dtype]
         # Peers compute log(sum) where vcalc uses log1p: near 0 they are off
         # by about eps * max|a| in absolute terms, which is allowed here.
-        atol = 1e-300 if name == "softmax" else 16 * np.finfo(dtype).eps * max(1, np.abs(a).max())
-        np.testing.assert_allclose(np.asarray(out, dtype=np.float64), want, rtol=rtol, atol=atol)
-    benchmark(func, a)
+        eps = np.finfo(dtype).eps
+        scale = max(1.0, float(np.abs(a).max()))
+        atol = 1e-300 if name == "softmax" else max(16 * eps, rtol) * scale
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    benchmark.extra_info["elements"] = a.size
+    benchmark(func)
+
+
+# ---------------------------------------------------------------------------
+# exp: vcalc's vectorised exp against np.exp
+# ---------------------------------------------------------------------------
+
+#: Most of each dtype's finite range: no overflow, no subnormal results.
+EXP_SPAN = {"float64": (-700.0, 700.0), "float32": (-87.0, 88.0)}
+
+
+@functools.cache
+def exp_data(size, dtype):
+    x = np.random.default_rng(7).uniform(*EXP_SPAN[dtype], size).astype(dtype)
+    x.flags.writeable = False
+    return x
+
+
+def vexp():
+    fn = getattr(peer("vcalc._kernels"), "vexp", None)
+    if fn is None:
+        pytest.skip("this build of vcalc._kernels has no vexp")
+    return fn
+
+
+@pytest.mark.parametrize("impl", ["vcalc", "np.exp"])
+@pytest.mark.parametrize("size", [1_000_000, 1000])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_exp(benchmark, dtype, size, impl):
+    benchmark.group = f"exp-{dtype}-n={size}"
+    x = exp_data(size, dtype)
+    y = np.empty_like(x)
+    if impl == "vcalc":
+        fn = vexp()
+        fn(x, y)
+        want = np.exp(x).astype(np.float64)
+        err = np.max(np.abs(y.astype(np.float64) - want) / want)
+        benchmark.extra_info["max_rel_diff"] = float(err)
+        assert err <= EXP_RTOL[dtype], f"max relative difference {err:.3g} from np.exp"
+        benchmark(fn, x, y)
+    else:
+        benchmark(np.exp, x, out=y)
+
+
+# ---------------------------------------------------------------------------
+# threads: softmax on one and two threads
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_softmax_threads(benchmark, threads):
+    benchmark.group = "threads-softmax-float64-10000x1000"
+    if threads > vcalc._backend.config().get("max_threads", 1):
+        pytest.skip("fewer than 2 CPUs usable")
+    a = data((10_000, 1000))
+
+    def func():
+        with vcalc.num_threads(threads):
+            return vcalc.softmax(a, axis=-1)
+
+    want = reference.softmax(a, axis=-1)
+    np.testing.assert_allclose(func(), want, rtol=1e-12, atol=1e-300)
+    benchmark(func)
