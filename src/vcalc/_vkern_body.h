@@ -137,6 +137,84 @@ VATTR static void VN(scan_long)(const VT *restrict x, Py_ssize_t nb,
     }
 }
 
+/* Rows of 2 to 16 elements: the per-row passes of VN(scan_short) with n a
+ * compile-time constant, so that they unroll completely -- a vector loop
+ * of 10 elements spends more on its prologue, remainder and horizontal
+ * reduction than on the work.  The same operations in the same order as
+ * the general loops (max; then the sum of the non-maximal terms). */
+#define VSHORT_FIXED(N)                                                      \
+VATTR static void VN(short_head_##N)(const VT *restrict x, Py_ssize_t nb,    \
+                                     double *restrict m,                     \
+                                     unsigned char *restrict special,        \
+                                     double *restrict w)                     \
+{                                                                            \
+    for (Py_ssize_t b = 0; b < nb; b++) {                                    \
+        const VT *row = x + b * N;                                           \
+        VT mb = row[0];                                                      \
+        for (int i = 1; i < N; i++)                                          \
+            mb = row[i] > mb ? row[i] : mb;                                  \
+        double md = (double)mb;                                              \
+        int sp = !(md > -HUGE_VAL && md < HUGE_VAL);                         \
+        md = sp ? 0.0 : md;                                                  \
+        m[b] = md;                                                           \
+        special[b] = (unsigned char)sp;                                      \
+        for (int i = 0; i < N; i++)                                          \
+            w[b * N + i] = md;                                               \
+    }                                                                        \
+}                                                                            \
+VATTR static void VN(short_tail_##N)(const VT *restrict x, Py_ssize_t nb,    \
+                                     const double *restrict m,               \
+                                     double *restrict rest,                  \
+                                     unsigned char *restrict special,        \
+                                     const double *restrict w)               \
+{                                                                            \
+    for (Py_ssize_t b = 0; b < nb; b++) {                                    \
+        const VT *row = x + b * N;                                           \
+        const double *wb = w + b * N;                                        \
+        VT mb = (VT)m[b];                                                    \
+        double s = 0.0, ties = 0.0;                                          \
+        for (int i = 0; i < N; i++) {                                        \
+            int tie = row[i] == mb;                                          \
+            s += tie ? 0.0 : wb[i];                                          \
+            ties += tie ? 1.0 : 0.0;                                         \
+        }                                                                    \
+        double r = s * 0x1p-64 + (ties - 1.0);                               \
+        int sp = special[b] || !(r >= 0.0);                                  \
+        rest[b] = sp ? 0.0 : r;                                              \
+        special[b] = (unsigned char)sp;                                      \
+    }                                                                        \
+}                                                                            \
+VATTR static void VN(short_fill_##N)(const double *restrict v, Py_ssize_t nb, \
+                                     double *restrict w)                     \
+{                                                                            \
+    for (Py_ssize_t b = 0; b < nb; b++)                                      \
+        for (int i = 0; i < N; i++)                                          \
+            w[b * N + i] = v[b];                                             \
+}
+
+VSHORT_FIXED(2) VSHORT_FIXED(3) VSHORT_FIXED(4) VSHORT_FIXED(5)
+VSHORT_FIXED(6) VSHORT_FIXED(7) VSHORT_FIXED(8) VSHORT_FIXED(9)
+VSHORT_FIXED(10) VSHORT_FIXED(11) VSHORT_FIXED(12) VSHORT_FIXED(13)
+VSHORT_FIXED(14) VSHORT_FIXED(15) VSHORT_FIXED(16)
+#undef VSHORT_FIXED
+#define VCASES VCASE(2) VCASE(3) VCASE(4) VCASE(5) VCASE(6) VCASE(7) VCASE(8) \
+    VCASE(9) VCASE(10) VCASE(11) VCASE(12) VCASE(13) VCASE(14) VCASE(15) VCASE(16)
+
+/* w[b * n + i] = v[b] for n <= 16 (a row's value beside each of its elements). */
+VATTR static void VN(short_fill)(const double *restrict v, Py_ssize_t nb,
+                                 Py_ssize_t n, double *restrict w)
+{
+    switch (n) {
+#define VCASE(N) case N: VN(short_fill_##N)(v, nb, w); break;
+    VCASES
+#undef VCASE
+    default:
+        for (Py_ssize_t b = 0; b < nb; b++)
+            for (Py_ssize_t i = 0; i < n; i++)
+                w[b * n + i] = v[b];
+    }
+}
+
 /* The same for a block of nb short rows (nb * n <= VFLAT), the terms
  * exp(x - m) 2^64 left in w (double, nb * n); `corr`: with the TwoSum
  * correction of each term (softmax: see VN(rest)). */
@@ -146,15 +224,21 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
                                  int corr)
 {
     Py_ssize_t total = nb * n;
-    for (Py_ssize_t b = 0; b < nb; b++) {
-        const VT *row = x + b * n;
-        double mb = VN(rowmax)(row, n);
-        int sp = !(mb > -HUGE_VAL && mb < HUGE_VAL);
-        mb = sp ? 0.0 : mb;         /* edge rows: anything finite will do */
-        m[b] = mb;
-        special[b] = (unsigned char)sp;
-        for (Py_ssize_t i = 0; i < n; i++)
-            w[b * n + i] = mb;
+    switch (n) {
+#define VCASE(N) case N: VN(short_head_##N)(x, nb, m, special, w); break;
+    VCASES
+#undef VCASE
+    default:
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            const VT *row = x + b * n;
+            double mb = VN(rowmax)(row, n);
+            int sp = !(mb > -HUGE_VAL && mb < HUGE_VAL);
+            mb = sp ? 0.0 : mb;     /* edge rows: anything finite will do */
+            m[b] = mb;
+            special[b] = (unsigned char)sp;
+            for (Py_ssize_t i = 0; i < n; i++)
+                w[b * n + i] = mb;
+        }
     }
 #if VDOUBLE
     if (corr) {
@@ -179,21 +263,27 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
     for (Py_ssize_t i = 0; i < total; i++)
         w[i] = vc_exp_f((double)x[i] - w[i]) * 0x1p64;
 #endif
-    for (Py_ssize_t b = 0; b < nb; b++) {
-        const VT *row = x + b * n;
-        const double *wb = w + b * n;
-        VT mb = (VT)m[b];
-        double s = 0.0, ties = 0.0;
+    switch (n) {
+#define VCASE(N) case N: VN(short_tail_##N)(x, nb, m, rest, special, w); break;
+    VCASES
+#undef VCASE
+    default:
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            const VT *row = x + b * n;
+            const double *wb = w + b * n;
+            VT mb = (VT)m[b];
+            double s = 0.0, ties = 0.0;
 #pragma omp simd reduction(+:s, ties)
-        for (Py_ssize_t i = 0; i < n; i++) {
-            int tie = row[i] == mb;
-            s += tie ? 0.0 : wb[i];
-            ties += tie ? 1.0 : 0.0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                int tie = row[i] == mb;
+                s += tie ? 0.0 : wb[i];
+                ties += tie ? 1.0 : 0.0;
+            }
+            double r = s * 0x1p-64 + (ties - 1.0);
+            int sp = special[b] || !(r >= 0.0);     /* NaN in the row */
+            rest[b] = sp ? 0.0 : r;
+            special[b] = (unsigned char)sp;
         }
-        double r = s * 0x1p-64 + (ties - 1.0);
-        int sp = special[b] || !(r >= 0.0);     /* NaN in the row */
-        rest[b] = sp ? 0.0 : r;
-        special[b] = (unsigned char)sp;
     }
 }
 
@@ -221,7 +311,7 @@ VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
 VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
                               Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK], w[VFLAT];
+    double m[VBLOCK], rest[VBLOCK], w[VFLAT], w2[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
@@ -231,6 +321,22 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
             VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 1);
         else
             VN(scan_long)(x + r0 * n, nb, n, m, rest, special, out + r0 * n);
+        if (n <= 16) {
+            /* Rows this short are scaled in one flat loop too, each row's
+             * factor laid out beside its terms (in m's place: m is spent). */
+            double inv[VBLOCK];
+            for (Py_ssize_t b = 0; b < nb; b++)
+                inv[b] = 0x1p-64 / (1.0 + rest[b]);
+            VN(short_fill)(inv, nb, n, w2);
+            VT *o = out + r0 * n;
+#pragma omp simd
+            for (Py_ssize_t i = 0; i < nb * n; i++)
+                o[i] = (VT)(w[i] * w2[i]);
+            for (Py_ssize_t b = 0; b < nb; b++)
+                if (special[b])
+                    fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
+            continue;
+        }
         for (Py_ssize_t b = 0; b < nb; b++) {
             VT *o = out + (r0 + b) * n;
             if (special[b]) {
@@ -256,7 +362,7 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
 VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                                   Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK], l[VBLOCK], w[VFLAT];
+    double m[VBLOCK], rest[VBLOCK], l[VBLOCK], w[VFLAT], w2[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
@@ -268,6 +374,29 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             l[b] = vc_log1p(rest[b]);
+        if (n <= 16) {
+            /* One flat loop for the block, as in VN(softmax). */
+            VN(short_fill)(m, nb, n, w);
+            VN(short_fill)(l, nb, n, w2);
+            const VT *xb = x + r0 * n;
+            VT *o = out + r0 * n;
+#pragma omp simd
+            for (Py_ssize_t i = 0; i < nb * n; i++) {
+                double xi = (double)xb[i], mi = w[i];
+                double d = xi - mi;
+#if VDOUBLE
+                double z = d - xi;
+                double err = (xi - (d - z)) + (-mi - z);
+                o[i] = err == err ? (d - w2[i]) + err : d - w2[i];
+#else
+                o[i] = (VT)(d - w2[i]);
+#endif
+            }
+            for (Py_ssize_t b = 0; b < nb; b++)
+                if (special[b])
+                    fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
+            continue;
+        }
         for (Py_ssize_t b = 0; b < nb; b++) {
             const VT *row = x + (r0 + b) * n;
             VT *o = out + (r0 + b) * n;
