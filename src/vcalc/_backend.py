@@ -36,23 +36,34 @@ BACKENDS = ("cython", "numpy")
 _EXTENSIONS = ("_kernels", "_qf_kernels", "_fd_kernels")
 
 
-# OpenMP threads that wait for work sleep instead of spinning (libgomp reads
-# this once, when it loads with the extension): the kernels' parallel regions
-# are short and far apart, and a spinning thread would take the core that
-# another process, or another of the user's threads, needs.  A value the
-# user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def _load_extensions() -> tuple[dict[str, Any], str | None]:
-    """Import every compiled module; return them and the first import error."""
+    """Import every compiled module; return them and the first import error.
+
+    OpenMP threads that wait for work should sleep rather than spin: the
+    kernels' parallel regions are short and far apart, and a spinning thread
+    takes the core that another process, or another of the user's threads,
+    needs.  libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded -- here,
+    with the extension -- so it is set to PASSIVE for the import only (unless
+    the user set it) and removed again, so that other libraries loading their
+    own OpenMP runtime later do not inherit vcalc's choice.
+    """
     mods: dict[str, Any] = {}
-    for name in _EXTENSIONS:
-        try:
-            mods[name] = importlib.import_module(f"vcalc.{name}")
-        except ImportError as err:  # not compiled, or built for another Python
-            return {}, f"{type(err).__name__}: {err}"
+    ours = "OMP_WAIT_POLICY" not in os.environ
+    if ours:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        for name in _EXTENSIONS:
+            try:
+                mods[name] = importlib.import_module(f"vcalc.{name}")
+            except ImportError as err:  # not compiled, or built for another Python
+                return {}, f"{type(err).__name__}: {err}"
+    finally:
+        if ours:
+            del os.environ["OMP_WAIT_POLICY"]
     return mods, None
+
+
+_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set by vcalc at import)")
 
 
 _ext, _ext_error = _load_extensions()
@@ -337,7 +348,7 @@ def config() -> dict[str, Any]:
         info["extension_error"] = _ext_error
     info["num_threads"] = get_num_threads()
     info["max_threads"] = _thread_cap()
-    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "")
+    info["omp_wait_policy"] = _WAIT_POLICY
     return info
 
 
