@@ -278,3 +278,30 @@ def test_show_config_names_the_path():
     assert info["simd"] == K.simd_path()
     assert info["simd_cpu_best"] in ("baseline", "AVX2+FMA", "AVX-512")
     assert isinstance(info["openmp"], bool)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "n", [1, 2, 3, 7, 8, 15, 16, 17, 23, 24, 25, 31, 100, 255, 256, 257, 4095, 4096, 4097]
+)
+def test_row_lengths_at_every_kernel_switch_match_reference(n, dtype):
+    # Rows of n <= 16 take unrolled passes, n <= 24 the flat block path,
+    # longer rows the per-row path; blocks hold up to 4096 elements and sums
+    # run in chunks of 256.  Each switch, with edge-case rows mixed in.
+    from vcalc import _selfcheck, reference
+
+    rng = np.random.default_rng(n)
+    rows = max(3, 9000 // n)
+    a = (rng.standard_normal((rows, n)) * 20).astype(dtype)
+    big = 1e308 if dtype == np.float64 else 3e38
+    a[0, -1] = np.inf
+    a[1, 0] = np.nan
+    a[2, :] = -np.inf
+    if rows > 4:
+        a[3, :] = big
+        a[4, 0] = -big
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        got = getattr(vcalc, name)(a, axis=-1)
+        want = getattr(reference, name)(a, axis=-1)
+        err, problems = _selfcheck.compare(got, want)
+        assert not problems, (name, n, problems)
