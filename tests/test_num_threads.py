@@ -5,6 +5,9 @@ whatever the thread count, so threaded results must equal serial ones bit
 for bit.
 """
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -105,3 +108,28 @@ def test_threaded_quadratic_forms_equal_serial(n):
     np.testing.assert_array_equal(v1, v2)
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(g1, g3)
+
+
+_FORK_SCRIPT = r"""
+import os, sys
+import numpy as np
+import vcalc
+a = np.random.default_rng(1).standard_normal((2000, 1000))
+vcalc.set_num_threads(2)
+r = vcalc.softmax(a, axis=-1)           # the parent runs an OpenMP team
+pid = os.fork()
+if pid == 0:
+    r2 = vcalc.softmax(a, axis=-1)      # would hang in GNU OpenMP
+    os._exit(0 if np.array_equal(r, r2) else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@requires_ext
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_child_after_threaded_use_does_not_hang():
+    res = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]

@@ -273,7 +273,9 @@ def set_num_threads(n: int) -> None:
     work (about 64k elements): small calls stay serial.  Which kernels are
     threaded: ``logsumexp`` (unweighted), ``softmax``, ``log_softmax`` and
     the quadratic forms with a shared matrix of size n < 16.  Without OpenMP
-    at build time (see :func:`show_config`) everything runs on one thread.
+    at build time (see :func:`show_config`) everything runs on one thread,
+    and so does a child process forked after this one used threads (GNU
+    OpenMP would hang there; ``multiprocessing`` forks by default on Linux).
 
     Examples
     --------
@@ -324,11 +326,33 @@ def num_threads(n: int) -> Iterator[int]:
         stack.pop()
 
 
+# GNU OpenMP cannot run a parallel region in a child process forked after
+# the parent ran one: the child hangs.  So a fork child of a process whose
+# kernels may have used threads runs them on one thread (multiprocessing's
+# default start method on Linux is fork).
+_omp_used = False
+_omp_unusable = False
+
+
+def _after_fork_in_child() -> None:
+    global _omp_unusable
+    if _omp_used:
+        _omp_unusable = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def threads_for_kernel() -> int:
     """The thread count to pass to a kernel: the setting, capped by the CPUs."""
+    global _omp_used
     stack = _local.threads
     n = stack[-1] if stack else _num_threads_default
-    return 1 if n == 1 else min(n, _thread_cap())
+    if n == 1 or _omp_unusable:
+        return 1
+    _omp_used = True
+    return min(n, _thread_cap())
 
 
 def config() -> dict[str, Any]:
