@@ -133,3 +133,29 @@ def test_fork_child_after_threaded_use_does_not_hang():
         [sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@requires_ext
+def test_python_threads_each_with_kernel_threads_match_serial():
+    # Several Python threads, each asking for an OpenMP team of its own.
+    a = np.random.default_rng(4).standard_normal((3000, 300))
+    want = vcalc.softmax(a, axis=-1)
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            with vcalc.num_threads(2):
+                for _ in range(5):
+                    results[i] = vcalc.softmax(a, axis=-1)
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not errors
+    for r in results:
+        np.testing.assert_array_equal(r, want)
