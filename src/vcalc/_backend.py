@@ -372,7 +372,8 @@ def config() -> dict[str, Any]:
         info["extension_error"] = _ext_error
     info["num_threads"] = get_num_threads()
     info["max_threads"] = _thread_cap()
-    info["omp_wait_policy"] = _WAIT_POLICY
+    if info.get("openmp"):
+        info["omp_wait_policy"] = _WAIT_POLICY
     return info
 
 

@@ -116,7 +116,7 @@ def build_info():
     """Return how this extension was compiled, as a dict of strings."""
     levels = ("baseline", "AVX2+FMA", "AVX-512")
     return {
-        "compiler": VCALC_COMPILER.decode(),
+        "compiler": VCALC_COMPILER.decode().strip(),
         "build_flags": VCALC_BUILD_FLAGS.decode(),
         "simd_baseline": VCALC_SIMD.decode(),
         "simd": _vk.name.decode(),

@@ -18,7 +18,12 @@
 VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
 {
     VT m = x[0];
+    /* clang (LLVM 14) vectorises a floating-point max reduction only under
+     * no-NaNs/no-signed-zeros flags; asking it to with the pragma earns only
+     * -Wpass-failed, so clang runs this loop scalar.  gcc vectorises it. */
+#ifndef __clang__
 #pragma omp simd reduction(max:m)
+#endif
     for (Py_ssize_t i = 0; i < n; i++)
         m = x[i] > m ? x[i] : m;
     return (double)m;
