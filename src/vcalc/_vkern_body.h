@@ -364,6 +364,22 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
     }
 }
 
+/* (x - m) - l, one element of log_softmax.  For double data the rounding
+ * error of x - m is added back: it matters where x - m and l nearly cancel.
+ * NaN err (d = -inf): -inf is the right rounding.  For float data d is
+ * exact to 2^-53 and the result is rounded to float. */
+VC_INLINE double VN(log_softmax_elem)(double xi, double m, double l)
+{
+    double d = xi - m;
+#if VDOUBLE
+    double z = d - xi;
+    double err = (xi - (d - z)) + (-m - z);
+    return err == err ? (d - l) + err : d - l;
+#else
+    return d - l;
+#endif
+}
+
 VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                                   Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
@@ -386,17 +402,8 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
             const VT *xb = x + r0 * n;
             VT *o = out + r0 * n;
 #pragma omp simd
-            for (Py_ssize_t i = 0; i < nb * n; i++) {
-                double xi = (double)xb[i], mi = w[i];
-                double d = xi - mi;
-#if VDOUBLE
-                double z = d - xi;
-                double err = (xi - (d - z)) + (-mi - z);
-                o[i] = err == err ? (d - w2[i]) + err : d - w2[i];
-#else
-                o[i] = (VT)(d - w2[i]);
-#endif
-            }
+            for (Py_ssize_t i = 0; i < nb * n; i++)
+                o[i] = (VT)VN(log_softmax_elem)((double)xb[i], w[i], w2[i]);
             for (Py_ssize_t b = 0; b < nb; b++)
                 if (special[b])
                     fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
@@ -411,20 +418,8 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
             }
             double mb = m[b], lb = l[b];
 #pragma omp simd
-            for (Py_ssize_t i = 0; i < n; i++) {
-                double xi = (double)row[i];
-                double d = xi - mb;
-#if VDOUBLE
-                /* Add back the rounding error of x - m: it matters where
-                 * x - m and l nearly cancel.  NaN err (d = -inf): -inf is
-                 * the right rounding. */
-                double z = d - xi;
-                double err = (xi - (d - z)) + (-mb - z);
-                o[i] = err == err ? (d - lb) + err : d - lb;
-#else
-                o[i] = (VT)(d - lb);
-#endif
-            }
+            for (Py_ssize_t i = 0; i < n; i++)
+                o[i] = (VT)VN(log_softmax_elem)((double)row[i], mb, lb);
         }
     }
 }

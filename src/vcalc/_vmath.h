@@ -72,10 +72,10 @@ VC_INLINE double vc_pow2(double k)
     return vc_double(b << 52);
 }
 
-VC_INLINE double vc_exp(double x)
+/* exp(x) * 2^e for x already clamped: the shared body of vc_exp and
+ * vc_exp_p64 (e = 0 or 64). */
+VC_INLINE double vc_exp_scaled(double x, double e)
 {
-    x = x < -746.0 ? -746.0 : x;
-    x = x > 710.0 ? 710.0 : x;
     double kd = (x * VC_LOG2E + VC_SHIFTER) - VC_SHIFTER;
     double r = (x - kd * VC_LN2_HI) - kd * VC_LN2_LO;
     double p = 0x1.1f8b43f2637adp-29;
@@ -92,10 +92,17 @@ VC_INLINE double vc_exp(double x)
     /* The last two steps as 1 + (r + r^2 p): the rounding of r + r^2 p is a
      * quarter of an ulp of the result at most, and 1 + ... rounds once. */
     p = 1.0 + (r + (p * r) * r);
-    /* k1 = floor-ish(k / 2), k2 = k - k1, both in [-538, 513] */
+    /* k1 = round(k / 2), k2 = k - k1 (+ e): both factors normal numbers */
     double k1 = (kd * 0.5 + VC_SHIFTER) - VC_SHIFTER;
-    double k2 = kd - k1;
+    double k2 = kd - k1 + e;
     return (p * vc_pow2(k1)) * vc_pow2(k2);
+}
+
+VC_INLINE double vc_exp(double x)
+{
+    x = x < -746.0 ? -746.0 : x;
+    x = x > 710.0 ? 710.0 : x;
+    return vc_exp_scaled(x, 0.0);
 }
 
 /* exp(x) * 2^64, rounded once: what the softmax stores before it scales by
@@ -106,23 +113,7 @@ VC_INLINE double vc_exp(double x)
 VC_INLINE double vc_exp_p64(double x)
 {
     x = x < -790.0 ? -790.0 : x;
-    double kd = (x * VC_LOG2E + VC_SHIFTER) - VC_SHIFTER;
-    double r = (x - kd * VC_LN2_HI) - kd * VC_LN2_LO;
-    double p = 0x1.1f8b43f2637adp-29;
-    p = p * r + 0x1.af785d433f066p-26;
-    p = p * r + 0x1.27e4cc1847a65p-22;
-    p = p * r + 0x1.71dde76ab2f81p-19;
-    p = p * r + 0x1.a01a01adc27e2p-16;
-    p = p * r + 0x1.a01a01b80226cp-13;
-    p = p * r + 0x1.6c16c16c14d77p-10;
-    p = p * r + 0x1.111111110db76p-7;
-    p = p * r + 0x1.5555555555559p-5;
-    p = p * r + 0x1.5555555555562p-3;
-    p = p * r + 0x1.0p-1;
-    p = 1.0 + (r + (p * r) * r);
-    double k1 = (kd * 0.5 + VC_SHIFTER) - VC_SHIFTER;
-    double k2 = kd - k1 + 64.0;
-    return (p * vc_pow2(k1)) * vc_pow2(k2);
+    return vc_exp_scaled(x, 64.0);
 }
 
 /* exp(x) accurate enough to be rounded to float (see above). */
