@@ -503,7 +503,7 @@ def reduce_fast(int op, object a, object axis, int n_threads=1):
     """
     cdef:
         cnp.ndarray arr, out
-        int t, nd, ax
+        int t, nd
         Py_ssize_t n, nrow
         _RowOp rop
     if op < 0 or op > 2:
@@ -521,8 +521,9 @@ def reduce_fast(int op, object a, object axis, int n_threads=1):
     if axis is None:
         n = cnp.PyArray_SIZE(arr)
     elif type(axis) is int and nd >= 1:
-        ax = axis
-        if ax != -1 and ax != nd - 1:
+        # Compared as Python ints: an out-of-range axis of any size goes to
+        # the general path, which names it in its error.
+        if axis != -1 and axis != nd - 1:
             return None
         n = cnp.PyArray_DIM(arr, nd - 1)
     else:

@@ -9,8 +9,10 @@ Design
    already checked against each other, batch dimensions flattened to one,
    and outputs allocated by the facade.  Nothing is validated here: each
    check runs once, in Python.
-2. Broadcasting without copies.  A shared matrix (``A`` of shape (n, n)) has
-   its own entry points (``*_shared``).  A batched ``A`` is passed once as a
+2. Broadcasting without copies.  A shared matrix (``A`` of shape (n, n)) is
+   not handled here: the facade sends it to the vectorised kernels of
+   ``_vkern.h`` (``_kernels.quadratic_form_small``) or to BLAS.  A batched
+   ``A`` is passed once as a
    stack ``(BA, n, n)`` together with an int64 index per output row saying
    which slice that row uses, and likewise ``X`` as ``(BX, n)`` with its own
    index; so a broadcast operand is never materialised per row.  The facade
@@ -90,44 +92,6 @@ cdef inline double _qf_value_grad_row(const real* a, const real* x,
     for i in range(n):
         grad_out[i] = <real>acc[i]
     return value
-
-
-cdef inline double _qf_value_grad_row_shared(const real* a, const double* sym,
-                                             const real* x, Py_ssize_t n,
-                                             real* grad_out) noexcept nogil:
-    """x^T A x and (A + A^T) x for a shared A, with ``sym = A + A^T`` precomputed.
-
-    Both sums of a row run in registers (nothing is stored inside the inner
-    loop, so nothing has to be reloaded); the value is summed exactly as in
-    ``_qf_row``, so the two agree bit for bit.
-    """
-    cdef:
-        double value = 0.0, s, g, xj
-        Py_ssize_t i, j
-        const real* ai
-        const double* si
-    for i in range(n):
-        ai = a + i * n
-        si = sym + i * n
-        s = 0.0
-        g = 0.0
-        for j in range(n):
-            xj = x[j]
-            s += <double>ai[j] * xj   # (A x)_i
-            g += si[j] * xj           # ((A + A^T) x)_i
-        value += <double>x[i] * s
-        grad_out[i] = <real>g
-    return value
-
-
-cdef inline double* _sym_scratch(const real* a, Py_ssize_t n) except NULL:
-    """A + A^T in double, in malloc-ed memory the caller frees."""
-    cdef double* sym = _scratch(n * n)
-    cdef Py_ssize_t i, j
-    for i in range(n):
-        for j in range(n):
-            sym[i * n + j] = <double>a[i * n + j] + <double>a[j * n + i]
-    return sym
 
 
 cdef inline void _qf_grad_sym_row(const real* a, const real* x, Py_ssize_t n,
@@ -249,90 +213,6 @@ cdef inline double* _scratch(Py_ssize_t count) except NULL:
     if p == NULL:
         raise MemoryError()
     return p
-
-
-# --------------------------------------------------------------------------
-# Entry points: quadratic forms, shared A
-# --------------------------------------------------------------------------
-
-def quadratic_form_shared(const real[:, ::1] a,     # IN  (n, n)
-                          const real[:, ::1] x,     # IN  (batch, n)
-                          real[::1] value_out):     # OUT (batch,)
-    """value_out[r] = x[r]^T a x[r]."""
-    cdef:
-        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r
-        const real* ap
-        const real* xp
-    if nrow == 0:
-        return
-    if n == 0:
-        value_out[:] = 0                # the empty sum
-        return
-    ap = &a[0, 0]
-    xp = &x[0, 0]
-    with nogil:
-        for r in range(nrow):
-            value_out[r] = <real>_qf_row(ap, xp + r * n, n)
-
-
-def quadratic_form_grad_shared(const real[:, ::1] a,    # IN  (n, n)
-                               const real[:, ::1] x,    # IN  (batch, n)
-                               real[:, ::1] grad_out,   # OUT (batch, n)
-                               bint symmetric):
-    """grad_out[r] = (a + a^T) x[r]; 2 a x[r] when ``symmetric``."""
-    cdef:
-        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r
-        const real* ap
-        const real* xp
-        real* gp
-        double* sym = NULL
-    if nrow == 0 or n == 0:
-        return
-    ap = &a[0, 0]
-    xp = &x[0, 0]
-    gp = &grad_out[0, 0]
-    if symmetric:
-        with nogil:
-            for r in range(nrow):
-                _qf_grad_sym_row(ap, xp + r * n, n, gp + r * n)
-        return
-    sym = _sym_scratch(ap, n)
-    try:
-        with nogil:
-            for r in range(nrow):
-                _qf_value_grad_row_shared(ap, sym, xp + r * n, n, gp + r * n)
-    finally:
-        free(sym)
-
-
-def quadratic_form_value_and_grad_shared(
-        const real[:, ::1] a,       # IN  (n, n)
-        const real[:, ::1] x,       # IN  (batch, n)
-        real[::1] value_out,        # OUT (batch,)
-        real[:, ::1] grad_out):     # OUT (batch, n)
-    """value_out[r] = x[r]^T a x[r], grad_out[r] = (a + a^T) x[r]."""
-    cdef:
-        Py_ssize_t nrow = x.shape[0], n = x.shape[1], r
-        const real* ap
-        const real* xp
-        real* gp
-        double* sym = NULL
-    if nrow == 0:
-        return
-    if n == 0:
-        value_out[:] = 0
-        return
-    ap = &a[0, 0]
-    xp = &x[0, 0]
-    gp = &grad_out[0, 0]
-    sym = _sym_scratch(ap, n)
-    try:
-        with nogil:
-            for r in range(nrow):
-                value_out[r] = <real>_qf_value_grad_row_shared(ap, sym, xp + r * n, n,
-                                                               gp + r * n)
-    finally:
-        free(sym)
 
 
 # --------------------------------------------------------------------------

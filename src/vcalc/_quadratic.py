@@ -127,7 +127,7 @@ def _run_shared(
 
 
 def _run_quadratic(p: _QuadForm, kernel: str, *args: Any) -> None:
-    """Call ``<kernel>_shared`` or ``<kernel>_batched`` on the operands of `p`.
+    """Run `kernel` on the operands of `p`: :func:`_run_shared` or ``<kernel>_batched``.
 
     `args` (outputs, then flags) are passed on after the operands.
     """

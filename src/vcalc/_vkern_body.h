@@ -292,6 +292,19 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
     }
 }
 
+/* Scan a block by the path for its row length.  With `e` (softmax): the
+ * terms exp(x - m) 2^64, TwoSum-corrected, end in `e` for long rows and in
+ * `w` for short ones; without, only the sums are wanted. */
+VATTR static void VN(scan)(const VT *restrict x, Py_ssize_t nb, Py_ssize_t n,
+                           double *m, double *rest, unsigned char *special,
+                           double *restrict w, VT *e)
+{
+    if (n > VSHORT)
+        VN(scan_long)(x, nb, n, m, rest, special, e);
+    else
+        VN(scan_short)(x, nb, n, m, rest, special, w, e != NULL);
+}
+
 VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
                                 Py_ssize_t nrow, Py_ssize_t n, VFB_REDUCE fb)
 {
@@ -300,10 +313,7 @@ VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
-        if (n > VSHORT)
-            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, NULL);
-        else
-            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 0);
+        VN(scan)(x + r0 * n, nb, n, m, rest, special, w, NULL);
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             out[r0 + b] = (VT)(m[b] + vc_log1p(rest[b]));
@@ -322,10 +332,7 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
         int isshort = n <= VSHORT;
-        if (isshort)
-            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 1);
-        else
-            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, out + r0 * n);
+        VN(scan)(x + r0 * n, nb, n, m, rest, special, w, out + r0 * n);
         if (n <= 16) {
             /* Rows this short are scaled in one flat loop too, each row's
              * factor laid out beside its terms (in m's place: m is spent). */
@@ -388,10 +395,7 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
-        if (n > VSHORT)
-            VN(scan_long)(x + r0 * n, nb, n, m, rest, special, NULL);
-        else
-            VN(scan_short)(x + r0 * n, nb, n, m, rest, special, w, 0);
+        VN(scan)(x + r0 * n, nb, n, m, rest, special, w, NULL);
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             l[b] = vc_log1p(rest[b]);
