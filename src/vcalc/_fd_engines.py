@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vcalc._backend import get_backend, kernels
+from vcalc._fd_plan import quiet_fp
 
 __all__ = ["CythonEngine", "NumpyEngine", "engine", "CHUNK_BYTES"]
 
@@ -55,9 +56,25 @@ def _check_shape(
     return a
 
 
+def ragged_error(r: Any, err: ValueError, name: str = "f") -> ValueError:
+    """The error for a value of f (or `grad`) that NumPy cannot make an array of."""
+    return ValueError(
+        f"`{name}` must return a number or a rectangular array of numbers; "
+        f"it returned a {type(r).__name__} that is not one ({err})"
+    )
+
+
+def as_value(r: Any, name: str = "f") -> np.ndarray:
+    """What f (or `grad`) returned, as an array; a ragged sequence is named, not NumPy's error."""
+    try:
+        return np.asarray(r)
+    except ValueError as err:
+        raise ragged_error(r, err, name) from err
+
+
 def check_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) -> np.ndarray:
     """f's value as a real ndarray; checks the kind and (when known) the shape."""
-    a = np.asarray(r)
+    a = as_value(r)
     kind = a.dtype.kind
     if kind == "c":
         raise TypeError(
@@ -71,7 +88,7 @@ def check_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) 
 
 def check_complex_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, what: str) -> Any:
     """f's value at a complex point: must be complex (f complex-safe)."""
-    a = np.asarray(r)
+    a = as_value(r)
     if a.dtype.kind != "c":
         if a.dtype.kind not in "fiub":
             raise TypeError(f"`f` must return numbers; got {type(r).__name__} of dtype {a.dtype}.")
@@ -101,7 +118,7 @@ def _stack_values(
     r: Any, k: int, shape: tuple[int, ...] | None, scalar: bool, what: str, cplx: bool
 ) -> np.ndarray:
     """Check the value of a vectorised f on a stack of k points; return it as (k, ...)."""
-    a = np.asarray(r)
+    a = as_value(r)
     if a.ndim == 0 or a.shape[0] != k:
         raise ValueError(
             f"a vectorized `f` must return an array with one entry per point: called on a "
@@ -158,6 +175,7 @@ class _Engine:
         raise NotImplementedError
 
     @staticmethod
+    @quiet_fp
     def combine(plan: Plan, values: np.ndarray) -> np.ndarray:
         """The result rows from the values."""
         raise NotImplementedError
@@ -319,6 +337,7 @@ class CythonEngine(_Engine):
         return kernels("_fd_kernels").complex_loop(f, call_args, xb, x0, i1, v1, scalar, what)
 
     @staticmethod
+    @quiet_fp
     def combine(plan: Plan, values: np.ndarray) -> np.ndarray:
         """The plan's own ordered combine."""
         return plan.combine(values)
@@ -379,6 +398,7 @@ class NumpyEngine(_Engine):
         return self._values(f, args, x0, shape, plan, scalar, what, True)
 
     @staticmethod
+    @quiet_fp
     def combine(plan: Plan, values: np.ndarray) -> np.ndarray:
         """Scatter-add the plan's triplets: out[r] += w * values[c]; divide by the scale."""
         rows, cols, wts, scale = plan.triplets()

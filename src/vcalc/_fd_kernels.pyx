@@ -79,7 +79,11 @@ cdef class _Results:
 
     cdef object _array(self, object r):
         """f's value as a real ndarray of the expected shape."""
-        a = np.asarray(r)
+        try:
+            a = np.asarray(r)
+        except ValueError as err:
+            from vcalc._fd_engines import ragged_error
+            raise ragged_error(r, err) from err
         kind = a.dtype.kind
         if kind == "c":
             raise TypeError(
@@ -429,7 +433,11 @@ def complex_loop(object f, tuple call_args, double complex[::1] xb,
                         f"analytic (complex-safe); `f` raised TypeError: {err}"
                     ) from err
                 raise
-            a_r = np.asarray(r)
+            try:
+                a_r = np.asarray(r)
+            except ValueError as err:
+                from vcalc._fd_engines import ragged_error
+                raise ragged_error(r, err) from err
             if a_r.dtype.kind != "c":
                 if a_r.dtype.kind not in "fiub":
                     raise TypeError(

@@ -48,6 +48,25 @@ __all__ = [
     "choose_kinds",
 ]
 
+
+def quiet_fp(fn):
+    """Run ``fn`` with NumPy's floating-point warnings off.
+
+    A combination of f-values that contains inf gives inf - inf = NaN; that
+    is reported once, naming the entries, by the public function
+    (``_finite_diff._warn_nonfinite``), not as NumPy's anonymous "invalid
+    value" warning.  A new ``np.errstate`` is made per call: one shared
+    instance would not be thread-safe.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 #: Stencil kinds, in the order of the rows of :func:`stencil_table`.
 KINDS: tuple[str, ...] = ("central", "forward", "backward")
 
@@ -247,6 +266,7 @@ class AxisPlan:
         v1a = np.concatenate(v1)
         return i1a, v1a, np.full(i1a.size, -1, dtype=_INTP), np.zeros(i1a.size)
 
+    @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """The (R, m) result from the (nfev, m) values (same operation order as the loop)."""
         offs, wts, lens = self.table
@@ -320,6 +340,7 @@ class Hessian2Plan:
         v2 = np.concatenate([np.zeros(1 + 2 * n), np.stack([pp_j, mm_j], axis=1).ravel()])
         return i1, v1, i2, v2
 
+    @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """The (n*n, 1) Hessian entries from the values (same order as the loop)."""
         n = self.x0.size
@@ -489,6 +510,7 @@ class TensorHessianPlan:
         """The points, x first."""
         return self.i1, self.v1, self.i2, self.v2
 
+    @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """The (n*n, 1) Hessian entries from the values."""
         n = self.x0.size
@@ -541,6 +563,7 @@ class ComplexPlan:
         k = self.coords.size
         return self.coords.astype(_INTP), self.h, np.full(k, -1, dtype=_INTP), np.zeros(k)
 
+    @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """Rows from the imaginary parts."""
         return values / self.h[:, None]
@@ -575,6 +598,7 @@ class LinePlan:
         """The K points as separate new arrays (x itself where an offset is 0)."""
         return [self.x0 + o * self.d if o != 0.0 else self.x0.copy() for o in self.offsets]
 
+    @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """The result from the (K, m) values."""
         acc = np.zeros(values.shape[1])

@@ -13,6 +13,7 @@ The public functions here are thin: ``gradient(...)`` is
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import operator
 import threading
@@ -24,7 +25,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from vcalc._backend import kernels
-from vcalc._fd_engines import _CYTHON, _NUMPY, CHUNK_BYTES, _Engine, check_value, engine
+from vcalc._fd_engines import (
+    _CYTHON,
+    _NUMPY,
+    CHUNK_BYTES,
+    _Engine,
+    as_value,
+    check_value,
+    engine,
+)
 from vcalc._fd_engines import _stack_values as _stack_check
 from vcalc._fd_plan import (
     AxisPlan,
@@ -67,6 +76,65 @@ RICHARDSON_STEP = 2.0**-7
 RICHARDSON_ORDER = 8
 
 Func = Callable[..., Any]
+
+
+# ---------------------------------------------------------------------------
+# Non-finite results
+# ---------------------------------------------------------------------------
+
+
+def _warn_nonfinite(name: str, result: Any) -> Any:
+    """Return ``result``; warn once, naming the entries, if it has NaN or inf.
+
+    A derivative is NaN or inf when f returned NaN or inf at a point
+    evaluated for it (outside f's domain, say), or when the differences of
+    f's values overflowed.  The entries stay NaN/inf (the others are still
+    right), and one ``RuntimeWarning`` starting ``"vcalc.<name>: "`` gives
+    their indices into the result (for ``gradient``, ``derivative`` and
+    ``hvp`` that is the coordinate of x; for ``jacobian`` it is
+    ``f index + x index``).  NumPy's own "invalid value" warnings from the
+    combination are silenced (``_fd_plan.quiet_fp``), so this is the only one.
+    """
+    if isinstance(result, tuple):  # full_output=True: (result, info)
+        parts = [("result", result[0])]
+    elif isinstance(result, GradCheck):
+        parts = [("numeric derivative", result.numeric)]
+    elif isinstance(result, Taylor):
+        parts = [("gradient", result.grad)]
+        parts += [] if result.hess is None else [("Hessian", result.hess)]
+    else:
+        parts = [("result", result)]
+    for part, value in parts:
+        a = np.asarray(value)
+        if a.dtype.kind != "f":
+            continue
+        bad = ~np.isfinite(a)
+        if not bad.any():
+            continue
+        where = [tuple(int(i) for i in row) for row in np.argwhere(bad)[:3]] if a.ndim else [()]
+        more = ", ..." if int(bad.sum()) > len(where) else ""
+        warnings.warn(
+            f"vcalc.{name}: the {part} is NaN or inf at index "
+            f"{', '.join(map(str, where))}{more} ({int(bad.sum())} of {a.size} entries): "
+            "f returned NaN or inf at a point evaluated for it, or the differences of "
+            "its values overflowed (`bounds` keeps the points inside f's domain).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+def nonfinite_warning(name: str) -> Callable[[Func], Func]:
+    """Decorate public function ``name`` with :func:`_warn_nonfinite` on its result."""
+
+    def decorate(fn: Func) -> Func:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return _warn_nonfinite(name, fn(*args, **kwargs))
+
+        return wrapper
+
+    return decorate
 
 
 # ---------------------------------------------------------------------------
@@ -501,7 +569,7 @@ def _first_stack_fast(
         return None
     P.flags.writeable = False
     r = f(P.reshape((K,) + shape), *args)
-    a = np.asarray(r)
+    a = as_value(r)
     if a.ndim == 0 or a.shape[0] != K or a.dtype.kind not in "fiub":
         _stack_check(r, K, None, what == "gradient", what, False)  # raises
     out_shape = a.shape[1:]
@@ -579,6 +647,7 @@ def _first_richardson(
     return res.value, state["shape"], state["nfev"], res.step, res.error
 
 
+@nonfinite_warning("gradient")
 def gradient(
     f: Func,
     x: ArrayLike,
@@ -646,6 +715,14 @@ def gradient(
         If f does not return a scalar, `x` is not finite, or `method`,
         `order`, `step` or `bounds` is invalid (including a box too narrow
         for the step).
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.gradient: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     See Also
     --------
@@ -717,6 +794,7 @@ def gradient(
     )  # fmt: skip
 
 
+@nonfinite_warning("jacobian")
 def jacobian(
     f: Func,
     x: ArrayLike,
@@ -758,6 +836,14 @@ def jacobian(
     ------
     TypeError, ValueError
         As for :func:`gradient` (f may return any fixed shape).
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.jacobian: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     See Also
     --------
@@ -981,7 +1067,8 @@ def _hessian_richardson(
     E[ii, jj] = res.error[:, 0]
     E[jj, ii] = res.error[:, 0]
     step_used = np.zeros(n)
-    np.maximum.at(step_used, ii, res.step)
+    with np.errstate(invalid="ignore"):  # NaN steps of failed entries
+        np.maximum.at(step_used, ii, res.step)
     return H, state["nfev"], step_used, E
 
 
@@ -999,6 +1086,7 @@ class _PointsFrom:
         return tuple(a[self.start :] for a in self.plan.points())  # type: ignore[return-value]
 
 
+@nonfinite_warning("hessian")
 def hessian(
     f: Func,
     x: ArrayLike,
@@ -1049,6 +1137,14 @@ def hessian(
     TypeError, ValueError
         As for :func:`gradient`; ``method="complex"`` without `grad` is a
         ``ValueError``.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.hessian: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     See Also
     --------
@@ -1101,9 +1197,10 @@ def hessian(
         and type(x) is np.ndarray
         and x.dtype == np.float64
         and x.size > 0
+        and type(method) is str
         and method == "central"
-        and order == 2
         and type(order) is int
+        and order == 2
         and step is None
         and type(args) is tuple
         and vectorized is False
@@ -1170,6 +1267,7 @@ def _line_eval(
         s = _stencil(method, order, deriv)
         plan = LinePlan(x0, d, tuple(map(float, s.offsets)), s.weights, scale)
         values, out_shape = eng.line(f, args, plan, shape, scalar, what, cache=cache)
+    _check_elementwise(what, out_shape, shape)
     return plan.combine(values), out_shape, plan.nfev
 
 
@@ -1205,6 +1303,7 @@ def _line_richardson(
             values, out_shape = eng.line(f, args, plan, shape, scalar, what, cache=cache)
             state["nfev"] += sum(1 for o in s.offsets if o != 0.0)
             state["shape"] = out_shape
+            _check_elementwise(what, out_shape, shape)
             res = plan.combine(values)
             Fv = np.abs(values).max(axis=0)
             if D is None:
@@ -1216,6 +1315,13 @@ def _line_richardson(
                 D[sel, 0] = res[r]
                 F[sel, 0] = Fv[r]
                 hs[sel] = t[r]
+            elif np.any((x0 + d == x0) & (direction != 0)):
+                # The step is below the spacing of floats at x in some coordinate:
+                # x + t*v rounds back to x there, so this level measures nothing.
+                # Without this, an f that is NaN everywhere but at x itself gave 0.
+                D[sel] = np.nan
+                F[sel] = np.nan
+                hs[sel] = np.nan
             else:
                 D[sel] = res
                 F[sel] = Fv
@@ -1256,14 +1362,20 @@ def _derivative(
         val, out_shape, _ = _line_eval(
             eng, f, args, x0, h, shape, method, order, n, h**n, False, "derivative"
         )
-    if tuple(out_shape) != shape:
+    _check_elementwise(what="derivative", out_shape=out_shape, shape=shape)
+    return _scalarize(val.reshape(shape))
+
+
+def _check_elementwise(what: str, out_shape: Any, shape: tuple[int, ...]) -> None:
+    """derivative's f must map x to an array of x's shape (checked before combining)."""
+    if what == "derivative" and tuple(out_shape) != shape:
         raise ValueError(
             f"`f` must be elementwise for derivative: for x of shape {shape} it returned "
             f"shape {tuple(out_shape)} (use vcalc.jacobian otherwise)."
         )
-    return _scalarize(val.reshape(shape))
 
 
+@nonfinite_warning("derivative")
 def derivative(
     f: Func,
     x: ArrayLike,
@@ -1301,6 +1413,14 @@ def derivative(
     TypeError, ValueError
         As for :func:`gradient`; also if f's value does not have the shape
         of `x`, or `n` is not 1 or 2.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.derivative: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     Notes
     -----
@@ -1394,6 +1514,7 @@ def _jvp(
     return _scalarize(val.reshape(out_shape))
 
 
+@nonfinite_warning("directional_derivative")
 def directional_derivative(
     f: Func,
     x: ArrayLike,
@@ -1433,6 +1554,14 @@ def directional_derivative(
     TypeError, ValueError
         As for :func:`gradient`; also if `v` does not have the shape of `x`.
 
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.directional_derivative: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
+
     Notes
     -----
     Central order 2: 2 evaluations; forward order 1: 2; complex: 1.
@@ -1452,6 +1581,7 @@ def directional_derivative(
     return _jvp(engine(), "directional_derivative", f, x, v, method, order, step, args)
 
 
+@nonfinite_warning("jvp")
 def jvp(
     f: Func,
     x: ArrayLike,
@@ -1483,6 +1613,14 @@ def jvp(
     ------
     TypeError, ValueError
         As for :func:`directional_derivative`.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.jvp: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     Notes
     -----
@@ -1539,13 +1677,15 @@ def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any
             a = check_value(f(P[i].reshape(shape), *args), out_shape, True, "hvp")
             out_shape = a.shape
             vals[q, i] = float(a)
-    acc = 1.0 * vals[0]
-    acc += -1.0 * vals[1]
-    acc += -1.0 * vals[2]
-    acc += 1.0 * vals[3]
-    return _scalarize((acc / (4.0 * t * h)).reshape(shape))
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN is reported by the caller
+        acc = 1.0 * vals[0]
+        acc += -1.0 * vals[1]
+        acc += -1.0 * vals[2]
+        acc += 1.0 * vals[3]
+        return _scalarize((acc / (4.0 * t * h)).reshape(shape))
 
 
+@nonfinite_warning("hvp")
 def hvp(
     f: Func,
     x: ArrayLike,
@@ -1581,6 +1721,14 @@ def hvp(
     ------
     TypeError, ValueError
         As for :func:`directional_derivative`.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.hvp: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     Notes
     -----
@@ -1633,7 +1781,7 @@ def _check_grad(
     numeric = np.asarray(
         _first(eng, "jacobian", f, x, method, 2, None, args, False, None, None, False, False)
     )
-    analytic = np.asarray(grad(x0.reshape(shape).copy(), *args))
+    analytic = as_value(grad(x0.reshape(shape).copy(), *args), "grad")
     if analytic.dtype.kind not in "fiub":
         raise TypeError(f"`grad` must return real numbers; got dtype {analytic.dtype}.")
     analytic = analytic.astype(np.float64)
@@ -1666,6 +1814,7 @@ def _check_grad(
     )
 
 
+@nonfinite_warning("check_grad")
 def check_grad(
     f: Func,
     grad: Func,
@@ -1703,6 +1852,14 @@ def check_grad(
     ------
     TypeError, ValueError
         As for :func:`jacobian`; also if `grad` returns the wrong shape.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.check_grad: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     Examples
     --------
@@ -1761,6 +1918,7 @@ def _taylor(eng: _Engine, f: Func, x: ArrayLike, order: Any, method: str, args: 
     return Taylor(x0.reshape(shape), _scalarize(f0), J, H, int(order))
 
 
+@nonfinite_warning("taylor")
 def taylor(
     f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple = ()
 ) -> Taylor:
@@ -1787,6 +1945,14 @@ def taylor(
     ------
     TypeError, ValueError
         As for :func:`gradient`; also for order 2 with vector-valued f.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once, starting ``"vcalc.taylor: "``, when entries of the result are NaN
+        or inf (f returned NaN or inf at a point evaluated for them, or the
+        differences of its values overflowed); it gives their indices.  The
+        other entries are still right.
 
     Notes
     -----

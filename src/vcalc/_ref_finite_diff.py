@@ -32,6 +32,7 @@ __all__ = [
 Func = _fd.Func
 
 
+@_fd.nonfinite_warning("gradient")
 def gradient(
     f: Func,
     x: ArrayLike,
@@ -53,6 +54,7 @@ def gradient(
     )  # fmt: skip
 
 
+@_fd.nonfinite_warning("jacobian")
 def jacobian(
     f: Func,
     x: ArrayLike,
@@ -77,6 +79,7 @@ def jacobian(
     )  # fmt: skip
 
 
+@_fd.nonfinite_warning("hessian")
 def hessian(
     f: Func,
     x: ArrayLike,
@@ -99,6 +102,7 @@ def hessian(
     )  # fmt: skip
 
 
+@_fd.nonfinite_warning("derivative")
 def derivative(
     f: Func,
     x: ArrayLike,
@@ -113,6 +117,7 @@ def derivative(
     return _fd._derivative(_NUMPY, f, x, n, method, order, step, args)
 
 
+@_fd.nonfinite_warning("directional_derivative")
 def directional_derivative(
     f: Func,
     x: ArrayLike,
@@ -127,6 +132,7 @@ def directional_derivative(
     return _fd._jvp(_NUMPY, "directional_derivative", f, x, v, method, order, step, args)
 
 
+@_fd.nonfinite_warning("jvp")
 def jvp(
     f: Func,
     x: ArrayLike,
@@ -141,6 +147,7 @@ def jvp(
     return _fd._jvp(_NUMPY, "jvp", f, x, v, method, order, step, args)
 
 
+@_fd.nonfinite_warning("hvp")
 def hvp(
     f: Func,
     x: ArrayLike,
@@ -154,6 +161,7 @@ def hvp(
     return _fd._hvp(_NUMPY, f, x, v, grad, step, args)
 
 
+@_fd.nonfinite_warning("check_grad")
 def check_grad(
     f: Func,
     grad: Func,
@@ -168,6 +176,7 @@ def check_grad(
     return _fd._check_grad(_NUMPY, f, grad, x, rtol, atol, method, args)
 
 
+@_fd.nonfinite_warning("taylor")
 def taylor(
     f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple = ()
 ) -> Taylor:

@@ -365,5 +365,6 @@ def normal_equations(Phi: ArrayLike, y: ArrayLike, *, ridge: float = 0.0) -> np.
     N, D = phi.shape
     gram = phi.T @ phi + p.ridge * np.eye(D)
     rtol = max(N, D, 1) * np.finfo(np.float64).eps
-    theta = np.linalg.pinv(gram, rtol=rtol) @ (phi.T @ yy)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf in y: NaN, silent like the solve
+        theta = np.linalg.pinv(gram, rtol=rtol) @ (phi.T @ yy)
     return _as_result(theta, p.dtype)
