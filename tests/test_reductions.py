@@ -386,12 +386,19 @@ def data_and_axis(draw, elements=anyfloat):
     return a, axis
 
 
-def _same(got, want, dtype):
+def _same(got, want, dtype, scale=0.0):
+    """Equal up to rounding; `scale` is max|input|, for results that cancel.
+
+    logsumexp and log_softmax compute m + log(sum) and x - m - log(sum):
+    where those nearly cancel, the error is a few ulp of the input, not of
+    the result (x = -1.0977 over three equal entries gives 0.000956).
+    """
     got, want = np.asarray(got), np.asarray(want)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     rtol = 1e-13 if dtype == np.float64 else 1e-6
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-300)
+    atol = max(1e-300, 8 * float(np.finfo(dtype).eps) * scale)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 @given(data_and_axis())
@@ -460,15 +467,19 @@ def strided_views(draw):
 
 
 @given(strided_views())
+# Found by the long profile: logsumexp of rows of three -1.09765625 is 0.000956,
+# where the two backends differ by one ulp of the input (cancellation).
+@example((np.full((9, 3), -1.09765625), 1))
 def test_property_strided_views_match_contiguous_and_reference(case):
     view, axis = case
     contiguous = np.ascontiguousarray(view, dtype=view.dtype.newbyteorder("="))
+    scale = float(np.max(np.abs(contiguous), initial=0.0))
     for name in ("logsumexp", "softmax", "log_softmax"):
         got = getattr(vcalc, name)(view, axis=axis)
         np.testing.assert_array_equal(got, getattr(vcalc, name)(contiguous, axis=axis))
         with vcalc.use_backend("numpy"):
             want = getattr(vcalc, name)(view, axis=axis)
-        _same(got, want, contiguous.dtype)
+        _same(got, want, contiguous.dtype, scale)
 
 
 def _unaligned(a):
