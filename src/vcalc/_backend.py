@@ -16,7 +16,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -79,6 +79,56 @@ if not HAVE_EXTENSION:
     )
 
 
+if TYPE_CHECKING:
+    from vcalc import _fd_kernels, _kernels, _qf_kernels
+
+    # What :func:`kernels` returns, for the type checker: each compiled module's
+    # functions (typed in its ``.pyi`` stub) as attributes of a class, since a
+    # module itself cannot be named as a return type.
+
+    class KernelsAPI:
+        build_info = staticmethod(_kernels.build_info)
+        simd_path = staticmethod(_kernels.simd_path)
+        logsumexp_rows = staticmethod(_kernels.logsumexp_rows)
+        logsumexp_rows_weighted = staticmethod(_kernels.logsumexp_rows_weighted)
+        reduce_fast = staticmethod(_kernels.reduce_fast)
+        softmax_rows = staticmethod(_kernels.softmax_rows)
+        log_softmax_rows = staticmethod(_kernels.log_softmax_rows)
+        vexp = staticmethod(_kernels.vexp)
+        quadratic_form_small = staticmethod(_kernels.quadratic_form_small)
+        rowdot_half = staticmethod(_kernels.rowdot_half)
+        softmax_jacobian_rows = staticmethod(_kernels.softmax_jacobian_rows)
+
+    class QfKernelsAPI:
+        quadratic_form_batched = staticmethod(_qf_kernels.quadratic_form_batched)
+        quadratic_form_grad_batched = staticmethod(_qf_kernels.quadratic_form_grad_batched)
+        quadratic_form_value_and_grad_batched = staticmethod(
+            _qf_kernels.quadratic_form_value_and_grad_batched
+        )
+        quadratic_form_hessian_rows = staticmethod(_qf_kernels.quadratic_form_hessian_rows)
+        least_squares_rows = staticmethod(_qf_kernels.least_squares_rows)
+        weighted_least_squares_rows = staticmethod(_qf_kernels.weighted_least_squares_rows)
+        weighted_least_squares_identity_rows = staticmethod(
+            _qf_kernels.weighted_least_squares_identity_rows
+        )
+
+    class FdKernelsAPI:
+        axis_loop = staticmethod(_fd_kernels.axis_loop)
+        hessian2_loop = staticmethod(_fd_kernels.hessian2_loop)
+        points_loop = staticmethod(_fd_kernels.points_loop)
+        complex_loop = staticmethod(_fd_kernels.complex_loop)
+        relative_steps = staticmethod(_fd_kernels.relative_steps)
+        axis_default = staticmethod(_fd_kernels.axis_default)
+        axis_stack = staticmethod(_fd_kernels.axis_stack)
+        axis_combine = staticmethod(_fd_kernels.axis_combine)
+
+
+@overload
+def kernels(name: Literal["_kernels"]) -> KernelsAPI: ...
+@overload
+def kernels(name: Literal["_qf_kernels"]) -> QfKernelsAPI: ...
+@overload
+def kernels(name: Literal["_fd_kernels"]) -> FdKernelsAPI: ...
 def kernels(name: str) -> Any:
     """Return the compiled module ``vcalc.<name>`` (only called on the cython backend)."""
     return _ext[name]

@@ -50,7 +50,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 
@@ -73,7 +73,9 @@ class Case:
 
     family: str
     label: str
-    impls: dict[str, Callable[[], Any]]
+    # Called with no arguments; Callable[..., Any] because mypy cannot infer the
+    # type of a lambda with default arguments in a Callable[[], Any] context.
+    impls: dict[str, Callable[..., Any]]
     expected: Any = None  # the reference result every checked impl must match
     rtol: float = 1e-10
     unchecked: set[str] = field(default_factory=set)  # limits and floors
@@ -83,7 +85,7 @@ class Case:
     side: set[str] = field(default_factory=set)
     extras: dict[str, tuple[str, str]] = field(default_factory=dict)
     per: tuple[str, int] | None = None
-    key: tuple = ()
+    key: tuple[Any, ...] = ()
     peer_rtol: float = 1e-4  # the peers' tolerance (when above rtol)
 
 
@@ -184,7 +186,7 @@ def machine_facts() -> list[str]:
     return facts
 
 
-def _median_times(impls: dict[str, Callable[[], Any]], budget: float) -> dict[str, float]:
+def _median_times(impls: dict[str, Callable[..., Any]], budget: float) -> dict[str, float]:
     """Median seconds per call of each implementation, timed in interleaved rounds."""
     calls = {}
     for name, fn in impls.items():  # calls per sample: about 2 ms of work
@@ -277,17 +279,17 @@ QUADRATIC_N = (2, 3, 8, 16, 64)
 def _np_softmax(a: np.ndarray) -> np.ndarray:
     e = np.exp(a - a.max(axis=-1, keepdims=True))
     e /= e.sum(axis=-1, keepdims=True)
-    return e
+    return cast(np.ndarray, e)
 
 
 def _np_log_softmax(a: np.ndarray) -> np.ndarray:
     t = a - a.max(axis=-1, keepdims=True)
-    return t - np.log(np.exp(t).sum(axis=-1, keepdims=True))
+    return cast(np.ndarray, t - np.log(np.exp(t).sum(axis=-1, keepdims=True)))
 
 
 def _np_logsumexp(a: np.ndarray) -> np.ndarray:
     m = a.max(axis=-1, keepdims=True)
-    return (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0]
+    return cast(np.ndarray, (m + np.log(np.exp(a - m).sum(axis=-1, keepdims=True)))[..., 0])
 
 
 _NUMPY_REDUCTIONS = {
@@ -316,7 +318,7 @@ def _reduction_cases(rng: np.random.Generator) -> Iterator[Case]:
     for name in ("softmax", "log_softmax", "logsumexp"):  # one table each
         for (dtype, shape), a in arrays.items():
             out = np.empty_like(a)
-            impls: dict[str, Callable[[], Any]] = {
+            impls: dict[str, Callable[..., Any]] = {
                 "vcalc": lambda a=a, name=name: getattr(vcalc, name)(a, axis=-1),
                 "numpy": lambda a=a, name=name: _NUMPY_REDUCTIONS[name](a),
             }
@@ -404,7 +406,7 @@ def _quadratic_cases(rng: np.random.Generator) -> Iterator[Case]:
                     G = X @ (A + A.T)
                     return (0.5 * np.einsum("bi,bi->b", G, X), G) if both else G
 
-                impls: dict[str, Callable[[], Any]] = {
+                impls: dict[str, Callable[..., Any]] = {
                     "vcalc": (
                         (lambda A=A, X=X: vcalc.quadratic_form_value_and_grad(A, X))
                         if both
@@ -484,16 +486,19 @@ def _fd_cases(rng: np.random.Generator) -> Iterator[Case]:
         h = 6e-6
         pts = [x + s * h * e for e in np.eye(n) for s in (1.0, -1.0)]  # 2n points
 
-        def floor(pts: list = pts) -> None:
+        def floor(pts: list[np.ndarray] = pts) -> None:
             for p in pts:
                 f(p)
 
-        impls: dict[str, Callable[[], Any]] = {
+        impls: dict[str, Callable[..., Any]] = {
             "vcalc": lambda x=x: vcalc.gradient(f, x),
             "floor": floor,
         }
         if optimize is not None:
-            from scipy.optimize._numdiff import approx_derivative
+            # SciPy ships no type information (scipy-stubs is not a dependency).
+            from scipy.optimize._numdiff import (  # type: ignore[import-untyped, unused-ignore]
+                approx_derivative,
+            )
 
             impls["approx_derivative"] = lambda x=x: approx_derivative(f, x, method="3-point")
         yield Case(
@@ -523,10 +528,14 @@ def _ratio(num: str, den: str) -> Callable[[dict[str, float]], float]:
     return lambda t: t[num] / t[den]
 
 
-def _targets() -> list[tuple[str, tuple, Callable[[dict[str, float]], float], str, float]]:
+#: A performance target: (what, case key, measure of the case's times, "<=" or ">=", bound).
+_Target = tuple[str, tuple[Any, ...], Callable[[dict[str, float]], float], str, float]
+
+
+def _targets() -> list[_Target]:
     """(what, case key, measure of the case's times, "<=" or ">=", bound)."""
     big = REDUCTION_SHAPES[:3]
-    out = []
+    out: list[_Target] = []
     bounds = {"float64": (1.2, 1.2, 1.3), "float32": (1.3, 1.5, 2.5)}
     for name in ("softmax", "log_softmax"):
         for dtype, lims in bounds.items():
@@ -614,7 +623,7 @@ def _targets() -> list[tuple[str, tuple, Callable[[dict[str, float]], float], st
     return out
 
 
-def _print_targets(results: dict[tuple, dict[str, float]], out: TextIO) -> None:
+def _print_targets(results: dict[tuple[Any, ...], dict[str, float]], out: TextIO) -> None:
     lines = []
     for what, key, measure, op, bound in _targets():
         if key not in results:
@@ -725,7 +734,9 @@ def run(
     for line in machine_facts() if header else ():
         print(line, file=out)
     ok = True
-    results: dict[tuple, dict[str, float]] = {}
+    results: dict[tuple[Any, ...], dict[str, float]] = {}
+    family: str | None
+    rows: list[_Row]
     family, rows = None, []  # the family being timed; its table prints when it ends
     for builder in _BUILDERS:
         for case in globals()[builder](rng):
@@ -736,7 +747,7 @@ def run(
                 continue
             if case.family != family:
                 if rows:
-                    _print_table(family, rows, out)
+                    _print_table(cast(str, family), rows, out)  # set with the rows
                 family, rows = case.family, []
             bad = _check(case)
             if bad:
@@ -750,6 +761,6 @@ def run(
                 results[case.key] = times
             out.flush()
     if rows:
-        _print_table(family, rows, out)
+        _print_table(cast(str, family), rows, out)  # set with the rows
     _print_targets(results, out)
     return ok

@@ -19,7 +19,7 @@ contents change between calls; the others pass new arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -101,7 +101,7 @@ def check_complex_value(r: Any, shape: tuple[int, ...] | None, scalar: bool, wha
     return _check_shape(a, shape, scalar, what)
 
 
-def _call_complex(f: Callable[..., Any], p: np.ndarray, args: tuple, first: bool) -> Any:
+def _call_complex(f: Callable[..., Any], p: np.ndarray, args: tuple[Any, ...], first: bool) -> Any:
     """Call f at a complex point; a TypeError at the first point means not complex-safe."""
     try:
         return f(p, *args)
@@ -147,28 +147,28 @@ class _Engine:
     chunked = True
 
     def axis(
-        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
         plan: Plan, scalar: bool, what: str,
     ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
         """Rows (R, m) of an AxisPlan and the shape of f's value."""
         raise NotImplementedError
 
     def hessian2(
-        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
         plan: Plan,
     ) -> np.ndarray:  # fmt: skip
         """The (n*n, 1) entries of a Hessian2Plan."""
         raise NotImplementedError
 
     def points(
-        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
         plan: Plan, scalar: bool, what: str,
     ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
         """Values (K, m) of f at the plan's points and the shape of f's value."""
         raise NotImplementedError
 
     def complex(
-        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...],
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
         plan: Plan, scalar: bool, what: str,
     ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip
         """Imaginary parts (K, m) of f at the complex-step points."""
@@ -183,7 +183,7 @@ class _Engine:
     def stack(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         x0: np.ndarray,
         shape: tuple[int, ...],
         plan: Plan,
@@ -207,8 +207,8 @@ class _Engine:
         buf[:] = x0
         ro = buf.view()
         ro.flags.writeable = False
-        out_shape = None
-        values = None
+        out_shape: tuple[int, ...] | None = None
+        values = cast(np.ndarray, None)  # allocated at the first chunk
         for start in range(0, K, rows):
             stop = min(K, start + rows)
             k = stop - start
@@ -230,22 +230,22 @@ class _Engine:
             finally:
                 buf[s1, c1] = x0[c1]
                 buf[s2, c2] = x0[c2]
-        return values, out_shape
+        return values, cast("tuple[int, ...]", out_shape)  # K > 0: set at the first chunk
 
     def line(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         plan: Plan,
         shape: tuple[int, ...],
         scalar: bool,
         what: str,
         cplx: bool = False,
-        cache: dict | None = None,
+        cache: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, tuple[int, ...]]:
         """Evaluate f at the points of a LinePlan (new arrays); values (K, m)."""
         rows = []
-        out_shape = None
+        out_shape: tuple[int, ...] | None = None
         for k, o in enumerate(plan.offsets):
             if cache is not None and o == 0.0 and "f0" in cache:
                 a = cache["f0"]
@@ -260,7 +260,7 @@ class _Engine:
                     cache["f0"] = a
             out_shape = a.shape
             rows.append(np.asarray(a, dtype=np.float64).reshape(-1))
-        return np.stack(rows), out_shape
+        return np.stack(rows), cast("tuple[int, ...]", out_shape)  # a plan has points
 
 
 class CythonEngine(_Engine):
@@ -270,8 +270,8 @@ class CythonEngine(_Engine):
 
     @staticmethod
     def _buffer(
-        x0: np.ndarray, shape: tuple[int, ...], args: tuple, cplx: bool = False
-    ) -> tuple[np.ndarray, tuple]:
+        x0: np.ndarray, shape: tuple[int, ...], args: tuple[Any, ...], cplx: bool = False
+    ) -> tuple[np.ndarray, tuple[Any, ...]]:
         xb = x0.astype(np.complex128) if cplx else x0.copy()
         view = xb.reshape(shape)
         view.flags.writeable = False
@@ -280,7 +280,7 @@ class CythonEngine(_Engine):
     def axis(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         x0: np.ndarray,
         shape: tuple[int, ...],
         plan: Plan,
@@ -297,7 +297,12 @@ class CythonEngine(_Engine):
         return acc, out_shape
 
     def hessian2(
-        self, f: Callable[..., Any], args: tuple, x0: np.ndarray, shape: tuple[int, ...], plan: Plan
+        self,
+        f: Callable[..., Any],
+        args: tuple[Any, ...],
+        x0: np.ndarray,
+        shape: tuple[int, ...],
+        plan: Plan,
     ) -> np.ndarray:
         """The (n*n, 1) entries of a Hessian2Plan with the fused loop."""
         xb, call_args = self._buffer(x0, shape, args)
@@ -307,7 +312,7 @@ class CythonEngine(_Engine):
     def points(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         x0: np.ndarray,
         shape: tuple[int, ...],
         plan: Plan,
@@ -324,7 +329,7 @@ class CythonEngine(_Engine):
     def complex(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         x0: np.ndarray,
         shape: tuple[int, ...],
         plan: Plan,
@@ -340,7 +345,7 @@ class CythonEngine(_Engine):
     @quiet_fp
     def combine(plan: Plan, values: np.ndarray) -> np.ndarray:
         """The plan's own ordered combine."""
-        return plan.combine(values)
+        return cast(np.ndarray, plan.combine(values))
 
 
 class NumpyEngine(_Engine):
@@ -352,7 +357,7 @@ class NumpyEngine(_Engine):
     def _values(
         self,
         f: Callable[..., Any],
-        args: tuple,
+        args: tuple[Any, ...],
         x0: np.ndarray,
         shape: tuple[int, ...],
         plan: Plan,
@@ -383,18 +388,30 @@ class NumpyEngine(_Engine):
             return np.zeros((0, 0)), None
         return np.stack(rows), out_shape
 
-    def axis(self, f, args, x0, shape, plan, scalar, what):  # noqa: D102
+    def axis(
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip  # noqa: D102
         values, out_shape = self._values(f, args, x0, shape, plan, scalar, what, False)
         return self.combine(plan, values), out_shape
 
-    def hessian2(self, f, args, x0, shape, plan):  # noqa: D102
+    def hessian2(
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan,
+    ) -> np.ndarray:  # fmt: skip  # noqa: D102
         values, _ = self._values(f, args, x0, shape, plan, True, "hessian", False)
         return self.combine(plan, values)
 
-    def points(self, f, args, x0, shape, plan, scalar, what):  # noqa: D102
+    def points(
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip  # noqa: D102
         return self._values(f, args, x0, shape, plan, scalar, what, False)
 
-    def complex(self, f, args, x0, shape, plan, scalar, what):  # noqa: D102
+    def complex(
+        self, f: Callable[..., Any], args: tuple[Any, ...], x0: np.ndarray, shape: tuple[int, ...],
+        plan: Plan, scalar: bool, what: str,
+    ) -> tuple[np.ndarray, tuple[int, ...] | None]:  # fmt: skip  # noqa: D102
         return self._values(f, args, x0, shape, plan, scalar, what, True)
 
     @staticmethod
@@ -404,7 +421,7 @@ class NumpyEngine(_Engine):
         rows, cols, wts, scale = plan.triplets()
         out = np.zeros((scale.size, values.shape[1]))
         np.add.at(out, rows, wts[:, None] * values[cols])
-        return out / scale[:, None]
+        return cast(np.ndarray, out / scale[:, None])
 
 
 _CYTHON = CythonEngine()

@@ -31,7 +31,9 @@ same expression everywhere, so bounds checks see exactly the points f sees.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar, cast
 
 import numpy as np
 
@@ -48,8 +50,11 @@ __all__ = [
     "choose_kinds",
 ]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-def quiet_fp(fn):
+
+def quiet_fp(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run ``fn`` with NumPy's floating-point warnings off.
 
     A combination of f-values that contains inf gives inf - inf = NaN; that
@@ -60,7 +65,7 @@ def quiet_fp(fn):
     """
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             return fn(*args, **kwargs)
 
@@ -566,7 +571,7 @@ class ComplexPlan:
     @quiet_fp
     def combine(self, values: np.ndarray) -> np.ndarray:
         """Rows from the imaginary parts."""
-        return values / self.h[:, None]
+        return cast(np.ndarray, values / self.h[:, None])
 
     def triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(rows, cols, weights) and the per-row divisor."""
@@ -604,4 +609,4 @@ class LinePlan:
         acc = np.zeros(values.shape[1])
         for k, w in enumerate(self.weights):
             acc += w * values[k]
-        return acc / self.scale
+        return cast(np.ndarray, acc / self.scale)

@@ -19,7 +19,7 @@ import operator
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -49,6 +49,9 @@ from vcalc._stencils import ORDERS, _stencil
 from vcalc._steps import COMPLEX_STEP, _make_exact, default_step
 from vcalc._validate import as_float_array, check_bool
 
+if TYPE_CHECKING:
+    from vcalc._backend import FdKernelsAPI
+
 __all__ = [
     "gradient",
     "jacobian",
@@ -77,13 +80,16 @@ RICHARDSON_ORDER = 8
 
 Func = Callable[..., Any]
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
 
 # ---------------------------------------------------------------------------
 # Non-finite results
 # ---------------------------------------------------------------------------
 
 
-def _warn_nonfinite(name: str, result: Any) -> Any:
+def _warn_nonfinite(name: str, result: _R) -> _R:
     """Return ``result``; warn once, naming the entries, if it has NaN or inf.
 
     A derivative is NaN or inf when f returned NaN or inf at a point
@@ -124,12 +130,12 @@ def _warn_nonfinite(name: str, result: Any) -> Any:
     return result
 
 
-def nonfinite_warning(name: str) -> Callable[[Func], Func]:
+def nonfinite_warning(name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorate public function ``name`` with :func:`_warn_nonfinite` on its result."""
 
-    def decorate(fn: Func) -> Func:
+    def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             return _warn_nonfinite(name, fn(*args, **kwargs))
 
         return wrapper
@@ -147,7 +153,7 @@ def _check_f(f: Any, name: str = "f") -> None:
         raise TypeError(f"`{name}` must be callable; got {type(f).__name__}.")
 
 
-def _check_args(args: Any) -> tuple:
+def _check_args(args: Any) -> tuple[Any, ...]:
     if isinstance(args, tuple):
         return args
     if isinstance(args, list):
@@ -204,12 +210,12 @@ def _check_order(order: Any, method: str) -> int:
                 else "it extrapolates central differences of order 2 to order 8"
             )
             raise ValueError(f"`order` must be 2 for method={method!r} ({why}); got {order}.")
-        return order
+        return cast(int, order)
     allowed = ORDERS[method]
     if order not in allowed:
         names = ", ".join(str(p) for p in allowed)
         raise ValueError(f"`order` must be one of {names} for method={method!r}; got {order}.")
-    return order
+    return cast(int, order)
 
 
 def _check_bounds(
@@ -409,6 +415,7 @@ def _first(
     n = x0.size
     coords = np.arange(n, dtype=np.intp)
     error = None
+    out_shape: tuple[int, ...] | None
 
     if n == 0:
         # Nothing to perturb: f is evaluated once, for the shape of its value.
@@ -446,7 +453,7 @@ def _first(
             rows, out_shape = eng.axis(f, args, x0, shape, axis_plan, scalar, what)
         nfev, order_used = axis_plan.nfev, order
 
-    res_shape = tuple(out_shape) + shape
+    res_shape = tuple(cast("tuple[int, ...]", out_shape)) + shape  # n > 0: f was evaluated
     result = np.ascontiguousarray(rows.T).reshape(res_shape)
     if error is not None:
         error = np.ascontiguousarray(error.T).reshape(res_shape)
@@ -460,12 +467,18 @@ _H0_FIRST = {p: _EPS ** (1.0 / (p + 1)) for p in range(1, 9)}
 _H0_SECOND = _EPS ** (1.0 / 4)  # central order 2, second derivatives
 
 
-def _fd_kernels() -> Any:
+def _fd_kernels() -> FdKernelsAPI:
     return kernels("_fd_kernels")
 
 
 def _first_fast(
-    what: str, f: Func, x: np.ndarray, method: str, order: int, args: tuple, full_output: Any
+    what: str,
+    f: Func,
+    x: np.ndarray,
+    method: str,
+    order: int,
+    args: tuple[Any, ...],
+    full_output: Any,
 ) -> Any:
     """The common case, lean: Cython loop, real stencil, default step, no bounds."""
     if order not in ORDERS[method]:
@@ -478,9 +491,13 @@ def _first_fast(
             _NUMPY, what, f, x, method, order, None, args, False, None, None, False, full_output
         )
     s = _stencil(method, order, 1)
-    rows, out_shape, nfev, h, bad = _fd_kernels().axis_default(
-        f, args, x.reshape(-1), shape, _H0_FIRST[order], s.offsets_f, s.weights,
-        what == "gradient", what,
+    # rows and out_shape are None only when bad >= 0, which raises below.
+    rows, out_shape, nfev, h, bad = cast(
+        "tuple[np.ndarray, tuple[int, ...], int, np.ndarray, int]",
+        _fd_kernels().axis_default(
+            f, args, x.reshape(-1), shape, _H0_FIRST[order], s.offsets_f, s.weights,
+            what == "gradient", what,
+        ),
     )  # fmt: skip
     if bad >= 0:
         x0 = x.reshape(-1)
@@ -541,7 +558,13 @@ def _try_fast(
 
 
 def _first_stack_fast(
-    what: str, f: Func, x: np.ndarray, method: str, order: int, args: tuple, full_output: Any
+    what: str,
+    f: Func,
+    x: np.ndarray,
+    method: str,
+    order: int,
+    args: tuple[Any, ...],
+    full_output: Any,
 ) -> Any:
     """The common vectorized case, lean: all points in one stack, default steps.
 
@@ -564,7 +587,10 @@ def _first_stack_fast(
     if n == 0 or K * n * 8 > CHUNK_BYTES:
         return None
     K_ = _fd_kernels()
-    P, h, bad = K_.axis_stack(x0, _H0_FIRST[order], s.offsets_f)
+    # P is None only when bad >= 0.
+    P, h, bad = cast(
+        "tuple[np.ndarray, np.ndarray, int]", K_.axis_stack(x0, _H0_FIRST[order], s.offsets_f)
+    )
     if bad >= 0:
         return None
     P.flags.writeable = False
@@ -592,7 +618,7 @@ def _first_stack_fast(
 def _first_richardson(
     eng: _Engine,
     f: Func,
-    args: tuple,
+    args: tuple[Any, ...],
     x0: np.ndarray,
     shape: tuple[int, ...],
     step: Any,
@@ -626,6 +652,7 @@ def _first_richardson(
             ok = (x0[rows] - h >= box[0][rows]) & (x0[rows] + h <= box[1][rows])
         if ok.any():
             plan = AxisPlan(x0, rows[ok], h[ok], np.zeros(int(ok.sum()), np.int8), 2, 1)
+            out_shape: tuple[int, ...] | None
             if vectorized:
                 values, out_shape = eng.stack(f, args, x0, shape, plan, scalar, what)
             else:
@@ -655,7 +682,7 @@ def gradient(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     workers: Any = None,
@@ -802,7 +829,7 @@ def jacobian(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     workers: Any = None,
@@ -986,7 +1013,7 @@ def _hessian(
 def _hessian_richardson(
     eng: _Engine,
     f: Func,
-    args: tuple,
+    args: tuple[Any, ...],
     x0: np.ndarray,
     shape: tuple[int, ...],
     step: Any,
@@ -1080,10 +1107,10 @@ class _PointsFrom:
 
     @property
     def nfev(self) -> int:
-        return self.plan.nfev - self.start
+        return cast(int, self.plan.nfev - self.start)
 
     def points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(a[self.start :] for a in self.plan.points())  # type: ignore[return-value]
+        return tuple(a[self.start :] for a in self.plan.points())
 
 
 @nonfinite_warning("hessian")
@@ -1094,7 +1121,7 @@ def hessian(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     grad: Func | None = None,
@@ -1217,7 +1244,7 @@ def hessian(
     )  # fmt: skip
 
 
-def _hessian_fast(f: Func, x: np.ndarray, args: tuple, full_output: Any) -> Any:
+def _hessian_fast(f: Func, x: np.ndarray, args: tuple[Any, ...], full_output: Any) -> Any:
     """The common Hessian, lean: central order 2, default steps, Cython loop."""
     if full_output is not False:
         full_output = check_bool(full_output, "full_output")
@@ -1246,7 +1273,7 @@ def _hessian_fast(f: Func, x: np.ndarray, args: tuple, full_output: Any) -> Any:
 def _line_eval(
     eng: _Engine,
     f: Func,
-    args: tuple,
+    args: tuple[Any, ...],
     x0: np.ndarray,
     d: np.ndarray,
     shape: tuple[int, ...],
@@ -1256,7 +1283,7 @@ def _line_eval(
     scale: np.ndarray,
     scalar: bool,
     what: str,
-    cache: dict | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, tuple[int, ...], int]:
     """sum_k w_k f(x + o_k d) / scale for the method's stencil; (values (m,), shape, nfev)."""
     if method == "complex":
@@ -1274,7 +1301,7 @@ def _line_eval(
 def _line_richardson(
     eng: _Engine,
     f: Func,
-    args: tuple,
+    args: tuple[Any, ...],
     x0: np.ndarray,
     direction: np.ndarray,
     base: np.ndarray,
@@ -1286,12 +1313,13 @@ def _line_richardson(
 ) -> tuple[np.ndarray, tuple[int, ...], int, np.ndarray, np.ndarray]:
     """Richardson along x + t * direction (rows: elements if elementwise, else one row)."""
     state: dict[str, Any] = {"nfev": 0, "shape": None}
-    cache: dict = {}
+    cache: dict[str, Any] = {}
     s = _stencil("central", 2, deriv)
     nrows = x0.size if elementwise else 1
 
     def compute(levels: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        D = F = None
+        D: np.ndarray | None = None
+        F = cast(np.ndarray, None)  # allocated with D
         hs = np.empty(rows.size)
         for lev in np.unique(levels):
             sel = levels == lev
@@ -1326,7 +1354,7 @@ def _line_richardson(
                 D[sel] = res
                 F[sel] = Fv
                 hs[sel] = float(np.max(t))
-        return D, F, hs
+        return cast(np.ndarray, D), F, hs  # levels is not empty
 
     res = richardson(compute, nrows, deriv=deriv)
     nfev = state["nfev"] + (1 if "f0" in cache else 0)
@@ -1384,7 +1412,7 @@ def derivative(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Elementwise first or second derivative of an elementwise function.
 
@@ -1461,7 +1489,9 @@ def _direction(v: Any, x0: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return d
 
 
-def _line_step(x0: np.ndarray, d: np.ndarray, method: str, order: int, deriv: int, step: Any):
+def _line_step(
+    x0: np.ndarray, d: np.ndarray, method: str, order: int, deriv: int, step: Any
+) -> float:
     """Step t along d: h0 * max(1, max|x|) / max|d| unless given."""
     if step is not None:
         if isinstance(step, (bool, np.bool_)) or np.ndim(step) != 0:
@@ -1523,7 +1553,7 @@ def directional_derivative(
     method: str = "central",
     order: int = 2,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Directional derivative of a scalar function: grad f(x) . v.
 
@@ -1590,7 +1620,7 @@ def jvp(
     method: str = "central",
     order: int = 2,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Jacobian-vector product J(x) v without forming J.
 
@@ -1640,7 +1670,8 @@ def jvp(
     return _jvp(engine(), "jvp", f, x, v, method, order, step, args)
 
 
-def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any, args: Any):
+def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any, args: Any) -> Any:
+    out_shape: tuple[int, ...] | None  # of grad's value, or of f's
     _check_f(f)
     args = _check_args(args)
     x0, shape = _check_point(x)
@@ -1693,7 +1724,7 @@ def hvp(
     *,
     grad: Func | None = None,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Hessian-vector product H(x) v of a scalar function without forming H.
 
@@ -1823,7 +1854,7 @@ def check_grad(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     method: str = "central",
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> GradCheck:
     """Check an analytic gradient (or Jacobian) against finite differences.
 
@@ -1920,7 +1951,7 @@ def _taylor(eng: _Engine, f: Func, x: ArrayLike, order: Any, method: str, args: 
 
 @nonfinite_warning("taylor")
 def taylor(
-    f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple = ()
+    f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple[Any, ...] = ()
 ) -> Taylor:
     """First- or second-order Taylor model of f at x.
 

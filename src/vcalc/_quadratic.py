@@ -15,7 +15,7 @@ slice each row of the broadcast batch uses; it is never copied per row.
 from __future__ import annotations
 
 from math import prod, sqrt
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,6 +33,9 @@ from vcalc._ref_quadratic import (
 )
 from vcalc._validate import check_bool, compute_dtype
 
+if TYPE_CHECKING:
+    from vcalc._backend import QfKernelsAPI
+
 __all__ = [
     "quadratic_form",
     "quadratic_form_grad",
@@ -49,7 +52,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def _kernels() -> Any:
+def _kernels() -> QfKernelsAPI:
     return _backend.kernels("_qf_kernels")
 
 
@@ -301,7 +304,7 @@ def quadratic_form_grad(A: ArrayLike, X: ArrayLike, symmetric: bool = False) -> 
     n = p.A.shape[-1]
     grad = np.empty((prod(p.batch), n), p.cdtype)
     _run_quadratic(p, "quadratic_form_grad", grad, symmetric)
-    return _as_result(grad.reshape(p.batch + (n,)), p.dtype)
+    return cast(np.ndarray, _as_result(grad.reshape(p.batch + (n,)), p.dtype))
 
 
 def quadratic_form_value_and_grad(A: ArrayLike, X: ArrayLike) -> tuple[Any, np.ndarray]:
@@ -424,7 +427,7 @@ def quadratic_form_hessian(A: ArrayLike) -> np.ndarray:
     stack = _stack(a, a.shape[:-2], (n, n), cdtype)
     out = np.empty_like(stack)
     _kernels().quadratic_form_hessian_rows(stack, out)
-    return _as_result(out.reshape(a.shape), dtype)
+    return cast(np.ndarray, _as_result(out.reshape(a.shape), dtype))
 
 
 # ---------------------------------------------------------------------------
@@ -518,15 +521,16 @@ def least_squares(
     if _backend.get_backend() == "numpy":
         return _ref.least_squares(Phi, y, theta, ridge=ridge, mean=mean)
     p = _prep_least_squares(Phi, y, theta, ridge, mean)
+    p_theta = cast(np.ndarray, p.theta)  # never None for least_squares
     N, D = p.Phi.shape
-    lead = p.theta.shape[:-1]
+    lead = p_theta.shape[:-1]
     phi = np.ascontiguousarray(p.Phi, dtype=p.cdtype)
     yy = np.ascontiguousarray(p.y, dtype=p.cdtype)
-    th = _stack(p.theta, lead, (D,), p.cdtype)
+    th = _stack(p_theta, lead, (D,), p.cdtype)
     loss = np.empty(prod(lead), p.cdtype)
     grad = np.empty((prod(lead), D), p.cdtype)
     _kernels().least_squares_rows(phi, yy, th, p.ridge, p.mean, loss, grad)
-    return _as_result(loss.reshape(lead), p.dtype), _as_result(grad.reshape(p.theta.shape), p.dtype)
+    return _as_result(loss.reshape(lead), p.dtype), _as_result(grad.reshape(p_theta.shape), p.dtype)
 
 
 def weighted_least_squares(
@@ -630,7 +634,7 @@ def _solve_augmented(phi: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray
         D = phi.shape[1]
         phi = np.concatenate([phi, sqrt(ridge) * np.eye(D)])
         y = np.concatenate([y, np.zeros((D,) + y.shape[1:])])
-    return np.linalg.lstsq(phi, y, rcond=None)[0]
+    return cast(np.ndarray, np.linalg.lstsq(phi, y, rcond=None)[0])
 
 
 def normal_equations(Phi: ArrayLike, y: ArrayLike, *, ridge: float = 0.0) -> np.ndarray:
@@ -707,4 +711,4 @@ def normal_equations(Phi: ArrayLike, y: ArrayLike, *, ridge: float = 0.0) -> np.
     if _backend.get_backend() == "numpy":
         return _ref.normal_equations(Phi, y, ridge=ridge)
     p = _prep_normal(Phi, y, ridge)
-    return _as_result(_solve_augmented(p.Phi, p.y, p.ridge), p.dtype)
+    return cast(np.ndarray, _as_result(_solve_augmented(p.Phi, p.y, p.ridge), p.dtype))

@@ -10,7 +10,7 @@ to :mod:`vcalc.reference` instead.
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,6 +24,9 @@ from vcalc._ref_reductions import (
     _reduced_shape,
 )
 from vcalc._validate import check_bool, compute_dtype, result_dtype
+
+if TYPE_CHECKING:
+    from vcalc._backend import KernelsAPI
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "softmax_jacobian"]
 
@@ -50,7 +53,7 @@ def _unrows(out: np.ndarray, a_shape: tuple[int, ...], axes: tuple[int, ...]) ->
     return np.transpose(moved, np.argsort(order))
 
 
-def _kernels() -> Any:
+def _kernels() -> KernelsAPI:
     return _backend.kernels("_kernels")
 
 
@@ -170,6 +173,7 @@ def logsumexp(
     shape = _reduced_shape(p.a.shape, p.axes, keepdims)
     res = _as_result(out.reshape(shape).astype(p.dtype, copy=False))
     if return_sign:
+        sign = cast(np.ndarray, sign)  # not None: set above when return_sign
         return res, _as_result(sign.reshape(shape).astype(p.dtype, copy=False))
     return res
 

@@ -40,7 +40,7 @@ def gradient(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     workers: Any = None,
@@ -62,7 +62,7 @@ def jacobian(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     workers: Any = None,
@@ -87,7 +87,7 @@ def hessian(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
     vectorized: bool = False,
     bounds: tuple[ArrayLike, ArrayLike] | None = None,
     grad: Func | None = None,
@@ -111,7 +111,7 @@ def derivative(
     method: str = "central",
     order: int = 2,
     step: ArrayLike | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Reference :func:`vcalc.derivative`."""
     return _fd._derivative(_NUMPY, f, x, n, method, order, step, args)
@@ -126,7 +126,7 @@ def directional_derivative(
     method: str = "central",
     order: int = 2,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Reference :func:`vcalc.directional_derivative`."""
     return _fd._jvp(_NUMPY, "directional_derivative", f, x, v, method, order, step, args)
@@ -141,7 +141,7 @@ def jvp(
     method: str = "central",
     order: int = 2,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Reference :func:`vcalc.jvp`."""
     return _fd._jvp(_NUMPY, "jvp", f, x, v, method, order, step, args)
@@ -155,7 +155,7 @@ def hvp(
     *,
     grad: Func | None = None,
     step: float | None = None,
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> Any:
     """Reference :func:`vcalc.hvp`."""
     return _fd._hvp(_NUMPY, f, x, v, grad, step, args)
@@ -170,7 +170,7 @@ def check_grad(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     method: str = "central",
-    args: tuple = (),
+    args: tuple[Any, ...] = (),
 ) -> GradCheck:
     """Reference :func:`vcalc.check_grad`."""
     return _fd._check_grad(_NUMPY, f, grad, x, rtol, atol, method, args)
@@ -178,7 +178,7 @@ def check_grad(
 
 @_fd.nonfinite_warning("taylor")
 def taylor(
-    f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple = ()
+    f: Func, x: ArrayLike, *, order: int = 2, method: str = "central", args: tuple[Any, ...] = ()
 ) -> Taylor:
     """Reference :func:`vcalc.taylor`."""
     return _fd._taylor(_NUMPY, f, x, order, method, args)

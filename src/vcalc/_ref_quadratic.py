@@ -11,7 +11,7 @@ once to the result dtype; no loops, and nothing shared with the kernels.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -48,7 +48,7 @@ def _check_square(A: np.ndarray, name: str = "A") -> int:
         raise ValueError(
             f"`{name}` must be square in its last two axes, shape (..., n, n); got shape {A.shape}."
         )
-    return A.shape[-1]
+    return cast(int, A.shape[-1])
 
 
 class _QuadForm(NamedTuple):
@@ -275,7 +275,7 @@ def quadratic_form_grad(A: ArrayLike, X: ArrayLike, symmetric: bool = False) -> 
             grad = 2.0 * ax
         else:
             grad = ax + np.matmul(np.swapaxes(a, -1, -2), x[..., None])[..., 0]
-    return _as_result(grad, p.dtype)
+    return cast(np.ndarray, _as_result(grad, p.dtype))
 
 
 def quadratic_form_value_and_grad(A: ArrayLike, X: ArrayLike) -> tuple[Any, np.ndarray]:
@@ -300,7 +300,7 @@ def quadratic_form_hessian(A: ArrayLike) -> np.ndarray:
     a, dtype = _prep_hessian(A)
     a = _f64(a)
     with np.errstate(all="ignore"):
-        return _as_result(a + np.swapaxes(a, -1, -2), dtype)
+        return cast(np.ndarray, _as_result(a + np.swapaxes(a, -1, -2), dtype))
 
 
 def least_squares(
@@ -317,7 +317,7 @@ def least_squares(
     and ``grad = -2 r @ Phi`` (both over N when `mean`), plus the ridge terms.
     """
     p = _prep_least_squares(Phi, y, theta, ridge, mean)
-    phi, yy, th = _f64(p.Phi), _f64(p.y), _f64(p.theta)
+    phi, yy, th = _f64(p.Phi), _f64(p.y), _f64(cast(np.ndarray, p.theta))  # not None here
     den = phi.shape[0] if p.mean else 1
     with np.errstate(all="ignore"):
         r = yy - np.matmul(th, phi.T)  # (..., N)
@@ -367,4 +367,4 @@ def normal_equations(Phi: ArrayLike, y: ArrayLike, *, ridge: float = 0.0) -> np.
     rtol = max(N, D, 1) * np.finfo(np.float64).eps
     with np.errstate(invalid="ignore", over="ignore"):  # inf in y: NaN, silent like the solve
         theta = np.linalg.pinv(gram, rtol=rtol) @ (phi.T @ yy)
-    return _as_result(theta, p.dtype)
+    return cast(np.ndarray, _as_result(theta, p.dtype))

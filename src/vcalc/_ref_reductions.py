@@ -11,7 +11,7 @@ rounded once to the result dtype; array expressions only, no loops.
 from __future__ import annotations
 
 from math import prod
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -70,7 +70,9 @@ def _prep_reduction(
     return _Reduction(arr, wts, axes, dtype, compute_dtype(dtype))
 
 
-def _reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple:
+def _reduced_shape(
+    shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool
+) -> tuple[int, ...]:
     if keepdims:
         return tuple(1 if i in axes else s for i, s in enumerate(shape))
     return tuple(s for i, s in enumerate(shape) if i not in axes)
@@ -116,14 +118,14 @@ def _exp_shifted(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     d, err = _shift(x, m)
     e = np.exp(d)
     c = e * err
-    return e + np.where(np.isnan(c), 0.0, c)
+    return cast(np.ndarray, e + np.where(np.isnan(c), 0.0, c))
 
 
 def _row_max(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """Maximum over `axes` with NaN propagated; -inf for an empty reduction."""
     if a.size == 0:
         return np.full(_reduced_shape(a.shape, axes, True), -np.inf)
-    return np.max(a, axis=axes, keepdims=True)
+    return cast(np.ndarray, np.max(a, axis=axes, keepdims=True))
 
 
 def _lse(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
@@ -300,4 +302,4 @@ def softmax_jacobian(x: ArrayLike, axis: int | None = -1) -> np.ndarray:
         jac = -s[..., :, None] * s[..., None, :]
         idx = np.arange(n)
         jac[..., idx, idx] = s * comp
-        return jac.astype(dtype)
+        return cast(np.ndarray, jac.astype(dtype))

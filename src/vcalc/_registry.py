@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -37,8 +37,8 @@ def _edge_values(dtype: Any) -> np.ndarray:
 class Case:
     """Arguments for one call, and a label for reports."""
 
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
     label: str = ""
 
 
@@ -243,7 +243,7 @@ def _fd_grad(x: np.ndarray) -> np.ndarray:
     g = np.cos(x) * np.exp(np.sin(x))
     g.flat[0] += x.flat[-1]
     g.flat[-1] += x.flat[0]
-    return g
+    return cast(np.ndarray, g)
 
 
 _FD_METHODS = [

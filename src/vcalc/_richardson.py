@@ -166,7 +166,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -234,7 +234,7 @@ def _check_count(value: Any, name: str, minimum: int) -> int:
         raise TypeError(f"`{name}` must be an int; got {value!r}.") from None
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
-    return value
+    return cast(int, value)
 
 
 def _call(
@@ -601,7 +601,7 @@ class _Search:
         bad_d = ~np.isfinite(self.D[rows, new])  # (r, m)
         finite_somewhere = np.any(np.isfinite(self.D[rows]), axis=1)
         bad_d &= ~down[:, None] | finite_somewhere
-        return limit | bad_h | np.any(bad_d, axis=1)
+        return cast(np.ndarray, limit | bad_h | np.any(bad_d, axis=1))
 
     def stopped(self, rows: np.ndarray, win: dict[str, Any]) -> np.ndarray:
         """The growth rules: whether each row's current direction has run its course."""
@@ -618,7 +618,7 @@ class _Search:
         e_best = win["e_best"]
 
         def at(j: np.ndarray, a: np.ndarray) -> np.ndarray:
-            return a[r_idx, np.clip(j, 0, nw - 1)]  # (r, m)
+            return cast(np.ndarray, a[r_idx, np.clip(j, 0, nw - 1)])  # (r, m)
 
         j1, j2, j3 = newest, newest + back, newest + 2 * back
         grown = (length >= 3)[:, None] & (at(j1, err) > e_best) & (at(j2, err) > e_best)
@@ -632,7 +632,9 @@ class _Search:
         # also be resolved (growing noise, not garbage).
         def no_better(j: np.ndarray) -> np.ndarray:
             e = at(j, err)
-            return (at(j, resolved) | ~down[:, None]) & ~(np.isfinite(e) & (e <= e_best))
+            return cast(
+                np.ndarray, (at(j, resolved) | ~down[:, None]) & ~(np.isfinite(e) & (e <= e_best))
+            )
 
         cols = np.arange(nw)[None, :]
         lo_c = np.where(down, w0, newest + 1)[:, None]
@@ -641,7 +643,7 @@ class _Search:
         raw_min = np.min(np.where(before[:, :, None], raw, np.inf), axis=1)
         growing = (length >= 4)[:, None] & no_better(j1) & no_better(j2) & no_better(j3)
         growing &= at(j1, raw) > 2.0 * raw_min
-        return np.all(stop | growing, axis=1)
+        return cast(np.ndarray, np.all(stop | growing, axis=1))
 
     # -- the search ----------------------------------------------------------
 

@@ -39,7 +39,7 @@ class Report:
         return not self.failures
 
 
-def _parts(out: Any) -> tuple:
+def _parts(out: Any) -> tuple[Any, ...]:
     return out if isinstance(out, tuple) else (out,)
 
 

@@ -50,7 +50,7 @@ import operator
 from dataclasses import dataclass
 from fractions import Fraction
 from math import factorial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -110,7 +110,7 @@ def _check_order(order: Any, method: str) -> int:
     if order not in allowed:
         names = ", ".join(str(p) for p in allowed)
         raise ValueError(f"`order` must be one of {names} for method={method!r}; got {order}.")
-    return order
+    return cast(int, order)
 
 
 def _check_deriv(deriv: Any) -> int:
@@ -118,7 +118,7 @@ def _check_deriv(deriv: Any) -> int:
     deriv = _check_int(deriv, "deriv")
     if deriv not in (1, 2):
         raise ValueError(f"`deriv` must be 1 or 2; got {deriv}.")
-    return deriv
+    return cast(int, deriv)
 
 
 # ---------------------------------------------------------------------------

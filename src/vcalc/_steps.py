@@ -8,7 +8,7 @@ the sense that ``(x + h) - x == h``.  Pure Python and NumPy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -132,7 +132,7 @@ def default_step(method: str, order: int, deriv: int = 1) -> float:
     method, order, deriv = _check_step_args(method, order, deriv)
     if method == "complex":
         return COMPLEX_STEP
-    return _EPS ** (1.0 / (order + deriv))
+    return cast(float, _EPS ** (1.0 / (order + deriv)))
 
 
 def _make_exact(x: np.ndarray, h: np.ndarray) -> np.ndarray:
