@@ -668,3 +668,77 @@ def test_issue_directional_richardson_returned_0_when_f_was_nan_off_x(backend):
     with pytest.warns(RuntimeWarning, match="vcalc.directional_derivative"):
         got = vcalc.directional_derivative(_nan_beyond, X, X, method="richardson")
     assert np.isnan(got)
+
+
+# ---------------------------------------------------------------------------
+# Regressions found by the atheris campaign (fuzz/README.md)
+# ---------------------------------------------------------------------------
+
+
+def test_issue_vectorized_gradient_of_a_reversed_view_read_the_wrong_memory(backend):
+    # The vectorized fast path took x.reshape(-1) as contiguous; for a reversed
+    # view that is a strided view, and the kernel read past it: [10, 0, 0, 0, 0].
+    x = np.arange(1.0, 6.0)[::-1]
+    f = lambda P: np.sum(P**2, axis=-1)  # noqa: E731
+    want = 2 * np.ascontiguousarray(x)
+    np.testing.assert_allclose(vcalc.gradient(f, x, vectorized=True), want, rtol=1e-8)
+    np.testing.assert_allclose(vcalc.gradient(f, x), want, rtol=1e-8)
+    xm = np.arange(1.0, 7.0).reshape(2, 3)[:, ::-1]
+    J = vcalc.jacobian(lambda P: P**2, xm, vectorized=True)
+    np.testing.assert_allclose(np.einsum("ijij->ij", J), 2 * xm, rtol=1e-8)
+
+
+@pytest.mark.parametrize("v", [5e-324, 1e-310, 1e300])
+def test_issue_jvp_with_a_subnormal_direction_overflowed_the_step(backend, v):
+    # The default step ~1e-5 / max|v| was inf for v = 5e-324 (OverflowError).
+    with np.errstate(over="ignore", under="ignore"):
+        want = np.cos(1.0) * v
+    assert vcalc.jvp(np.sin, 1.0, v) == pytest.approx(want, rel=1e-6)
+    if v < 1e-320:
+        return  # X * v would itself be rounded to a multiple of 5e-324
+    got = vcalc.directional_derivative(_sq, X, X * v)
+    assert got == pytest.approx(2 * float(X @ X) * v, rel=1e-6)
+    np.testing.assert_allclose(vcalc.hvp(_sq, X, X * v), 2 * X * v, rtol=1e-5)
+
+
+def test_issue_normal_equations_hung_on_non_finite_data(backend):
+    # LAPACK's least-squares solvers never returned on inf (Cython backend);
+    # now a ValueError names the argument and the first bad entry.
+    Phi = np.ones((5, 3))
+    Phi[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"`Phi` must be finite .* at index \(0, 0\)"):
+        vcalc.normal_equations(Phi, np.ones(5))
+    with pytest.raises(ValueError, match=r"`y` must be finite"):
+        vcalc.normal_equations(np.eye(2), [np.nan, 1.0])
+
+
+def test_issue_reference_normal_equations_hung_when_phi_t_phi_overflowed(backend):
+    # Finite Phi of 1e308: the reference formed Phi^T Phi = inf and pinv hung.
+    got = vcalc.normal_equations([[1e308, -1e308, 0.0]], [1.0])
+    np.testing.assert_allclose(got, [5e-309, -5e-309, 0.0], rtol=1e-12, atol=0)
+
+
+def test_issue_reference_normal_equations_of_empty_phi_with_tiny_ridge_was_nan(backend):
+    got = vcalc.normal_equations(np.zeros((0, 2)), np.zeros(0), ridge=5e-324)
+    np.testing.assert_array_equal(got, [0.0, 0.0])
+
+
+def test_issue_quadratic_form_overflowed_forming_a_plus_a_transpose(backend):
+    # |A| = 1.5e308: A + A^T is inf although x^T A x and (A + A^T) x are not.
+    A = np.full((3, 3), -1.5e308)
+    x = np.full(3, 1e-10)
+    assert vcalc.quadratic_form(A, np.zeros(3)) == 0.0
+    assert vcalc.quadratic_form(A, x) == pytest.approx(-1.35e289, rel=1e-12)
+    np.testing.assert_allclose(vcalc.quadratic_form_grad(A, x), np.full(3, -9e298), rtol=1e-12)
+    v, g = vcalc.quadratic_form_value_and_grad(A, x)
+    assert v == pytest.approx(-1.35e289, rel=1e-12)
+    np.testing.assert_allclose(g, np.full(3, -9e298), rtol=1e-12)
+
+
+def test_issue_quadratic_form_small_with_no_output_wrote_through_null():
+    from vcalc import _kernels
+
+    # Documented as "either output may be None"; with both None it segfaulted.
+    _kernels.quadratic_form_small(np.eye(3), np.ones((2, 3)), None, None, 1)
+    with pytest.raises(ValueError, match="grad_out must be"):
+        _kernels.quadratic_form_small(np.eye(3), np.ones((2, 3)), None, np.empty((1, 3)), 1)

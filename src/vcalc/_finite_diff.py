@@ -495,7 +495,8 @@ def _first_fast(
     rows, out_shape, nfev, h, bad = cast(
         "tuple[np.ndarray, tuple[int, ...], int, np.ndarray, int]",
         _fd_kernels().axis_default(
-            f, args, x.reshape(-1), shape, _H0_FIRST[order], s.offsets_f, s.weights,
+            f, args, np.ascontiguousarray(x).reshape(-1), shape, _H0_FIRST[order], s.offsets_f,
+            s.weights,
             what == "gradient", what,
         ),
     )  # fmt: skip
@@ -578,7 +579,7 @@ def _first_stack_fast(
     if full_output is not False:
         full_output = check_bool(full_output, "full_output")
     shape = x.shape
-    x0 = x.reshape(-1)  # C-contiguous (a copy if x is not); only read
+    x0 = np.ascontiguousarray(x).reshape(-1)  # C-contiguous (a copy if x is not); only read
     n = x0.size
     s = _stencil(method, order, 1)
     center = int(s.uses_center)
@@ -1509,6 +1510,23 @@ def _line_step(
     return float(2.0 ** math.floor(math.log2(t)))  # a power of two: t * v is exact
 
 
+def _unit_scale(d: np.ndarray, step: Any) -> tuple[np.ndarray, float]:
+    """(d / s, s) for a power of two s making max|d / s| about 1, when that matters.
+
+    The default step along d is about 1e-5 / max|d|: for a subnormal d it
+    overflows (and for a huge d it underflows), although t * d is an ordinary
+    number.  jvp, directional_derivative and hvp are linear in v, so they run
+    on d / s and multiply by s; s is a power of two, so for ordinary d (left
+    alone here) nothing changes, and elsewhere nothing is rounded.  A given
+    `step` is along v itself, so then d is left as it is.
+    """
+    m = float(np.max(np.abs(d)))
+    if step is not None or 2.0**-500 < m < 2.0**500:
+        return d, 1.0
+    e = math.frexp(m)[1]
+    return np.ldexp(d, -e), math.ldexp(1.0, e)
+
+
 def _jvp(
     eng: _Engine,
     what: str,
@@ -1530,6 +1548,7 @@ def _jvp(
     if not np.any(d):
         val = check_value(f(x0.reshape(shape), *args), None, scalar, what)
         return _scalarize(np.zeros(val.shape))
+    d, scale = _unit_scale(d, step)
     t = _line_step(x0, d, method, order, 1, step)
     if method == "richardson":
         val, out_shape, _, _, _ = _line_richardson(
@@ -1541,7 +1560,7 @@ def _jvp(
         val, out_shape, _ = _line_eval(
             eng, f, args, x0, t * d, shape, method, order, 1, np.array(t), scalar, what
         )
-    return _scalarize(val.reshape(out_shape))
+    return _scalarize(val.reshape(out_shape) * scale)
 
 
 @nonfinite_warning("directional_derivative")
@@ -1678,6 +1697,7 @@ def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any
     d = _direction(v, x0, shape)
     if not np.any(d):
         return _scalarize(np.zeros(shape))
+    d, scale = _unit_scale(d, step)
     if grad is not None:
         _check_f(grad, "grad")
         t = _line_step(x0, d, "central", 2, 1, step)
@@ -1688,7 +1708,7 @@ def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any
             raise ValueError(
                 f"`grad` must return an array of the shape of `x` {shape}; got {out_shape}."
             )
-        return _scalarize(val.reshape(shape))
+        return _scalarize(val.reshape(shape) * scale)
     # Without a gradient: (H v)_i = d2 f / dt ds at x + t v + s e_i, the central
     # mixed difference in (t, s): 4 evaluations per coordinate.
     t = _line_step(x0, d, "central", 2, 2, step)
@@ -1713,7 +1733,7 @@ def _hvp(eng: _Engine, f: Func, x: ArrayLike, v: ArrayLike, grad: Any, step: Any
         acc += -1.0 * vals[1]
         acc += -1.0 * vals[2]
         acc += 1.0 * vals[3]
-        return _scalarize((acc / (4.0 * t * h)).reshape(shape))
+        return _scalarize((acc / (4.0 * t * h)).reshape(shape) * scale)
 
 
 @nonfinite_warning("hvp")

@@ -600,6 +600,14 @@ def quadratic_form_small(const double[:, ::1] s,   # IN  (n, n) A + A^T in doubl
         real* vp = NULL
         real* gp = NULL
         int teams, t
+    if value_out is None and grad_out is None:
+        return  # nothing asked for (the n <= 8 kernels write a value unless told not to)
+    if s.shape[0] != n or s.shape[1] != n:
+        raise ValueError(f"s must be ({n}, {n}); got ({s.shape[0]}, {s.shape[1]})")
+    if value_out is not None and len(value_out) != nrow:
+        raise ValueError(f"value_out must have {nrow} rows; got {len(value_out)}")
+    if grad_out is not None and tuple(grad_out.shape) != (nrow, n):
+        raise ValueError(f"grad_out must be ({nrow}, {n}); got {tuple(grad_out.shape)}")
     if nrow == 0:
         return
     if n == 0:

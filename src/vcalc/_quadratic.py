@@ -105,7 +105,13 @@ def _run_shared(
     computed in double too (BLAS in double for n >= 16) and rounded once.
     """
     a = np.asarray(A, dtype=np.float64)
-    S = np.ascontiguousarray(2.0 * a if symmetric else a + a.T)
+    with np.errstate(over="ignore"):
+        S = np.ascontiguousarray(2.0 * a if symmetric else a + a.T)
+    if not np.isfinite(S).all() and np.isfinite(a).all():
+        # |A| near the largest float: A + A^T overflows although the results
+        # may not.  Work on A / 2 (exact) and double the results at the end.
+        _run_halved(a, x, value, grad, symmetric)
+        return
     n = x.shape[1]
     k = _backend.kernels("_kernels")
     if n < _BLAS_MIN_N:
@@ -127,6 +133,24 @@ def _run_shared(
             v64 = np.empty(value.shape, np.float64)
             k.rowdot_half(x64, G, v64)
             value[...] = v64
+
+
+def _run_halved(
+    a: np.ndarray,
+    x: np.ndarray,
+    value: np.ndarray | None,
+    grad: np.ndarray | None,
+    symmetric: bool,
+) -> None:
+    """:func:`_run_shared` on ``a / 2``, results doubled (inf only where they overflow)."""
+    v64 = None if value is None else np.empty(value.shape, np.float64)
+    g64 = None if grad is None else np.empty(grad.shape, np.float64)
+    _run_shared(0.5 * a, x, v64, g64, symmetric)
+    with np.errstate(over="ignore"):
+        if value is not None and v64 is not None:
+            value[...] = 2.0 * v64
+        if grad is not None and g64 is not None:
+            grad[...] = 2.0 * g64
 
 
 def _run_quadratic(p: _QuadForm, kernel: str, *args: Any) -> None:

@@ -11,6 +11,7 @@ once to the result dtype; no loops, and nothing shared with the kernels.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -176,6 +177,14 @@ def _prep_normal(Phi: ArrayLike, y: ArrayLike, ridge: Any) -> _LeastSquares:
             f"`y` must have shape (N,) or (N, K) with N = {N} to match `Phi` of shape "
             f"{phi.shape}; got shape {yy.shape}."
         )
+    for a, name in ((phi, "Phi"), (yy, "y")):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"`{name}` must be finite for normal_equations (the least-squares solvers "
+                f"do not terminate on inf or NaN); got {a[idx]!r} at index {idx}."
+            )
     dtype = result_dtype(phi, yy)
     return _LeastSquares(phi, yy, None, ridge, False, dtype, compute_dtype(dtype))
 
@@ -363,8 +372,18 @@ def normal_equations(Phi: ArrayLike, y: ArrayLike, *, ridge: float = 0.0) -> np.
     p = _prep_normal(Phi, y, ridge)
     phi, yy = _f64(p.Phi), _f64(p.y)
     N, D = phi.shape
-    gram = phi.T @ phi + p.ridge * np.eye(D)
-    rtol = max(N, D, 1) * np.finfo(np.float64).eps
-    with np.errstate(invalid="ignore", over="ignore"):  # inf in y: NaN, silent like the solve
-        theta = np.linalg.pinv(gram, rtol=rtol) @ (phi.T @ yy)
+    # Scale Phi by a power of two c so that max|c Phi| is about 1 (exact):
+    # theta(c Phi, y, c^2 ridge) = theta / c, and Phi^T Phi cannot overflow
+    # (or underflow) for any finite Phi.
+    m = float(np.max(np.abs(phi), initial=0.0))
+    e = math.frexp(m)[1] if m > 0 else 0
+    phi = np.ldexp(phi, -e)
+    with np.errstate(over="ignore", under="ignore"):
+        rhs = phi.T @ yy
+        if not np.any(rhs):  # y orthogonal to Phi's columns (or Phi empty): theta = 0
+            return cast(np.ndarray, _as_result(np.zeros(rhs.shape), p.dtype))
+        ridge = min(math.ldexp(p.ridge, -2 * e), float(np.finfo(np.float64).max))
+        gram = phi.T @ phi + ridge * np.eye(D)
+        rtol = max(N, D, 1) * np.finfo(np.float64).eps
+        theta = np.ldexp(np.linalg.pinv(gram, rtol=rtol) @ rhs, -e)
     return cast(np.ndarray, _as_result(theta, p.dtype))
