@@ -9,8 +9,6 @@ independent NumPy reference (:mod:`vcalc.reference`) selected by
 :func:`use_backend`.
 """
 
-__version__ = "0.1.0"
-
 from vcalc._backend import (
     get_backend,
     get_num_threads,
@@ -42,6 +40,7 @@ from vcalc._quadratic import (
 )
 from vcalc._reductions import log_softmax, logsumexp, softmax, softmax_jacobian
 from vcalc._results import DiffInfo, GradCheck, Taylor
+from vcalc._version import __version__
 
 __all__ = [
     "__version__",

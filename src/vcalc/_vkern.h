@@ -30,6 +30,16 @@
 typedef ptrdiff_t Py_ssize_t;
 #endif
 
+/* MSVC's C compiler spells `restrict` __restrict and has _Pragma only in C11
+ * mode; there the macro-generated loops lose their simd hint, not their
+ * meaning (the #pragma lines elsewhere are ignored as unknown pragmas). */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define restrict __restrict
+#define VK_OMP_SIMD
+#else
+#define VK_OMP_SIMD _Pragma("omp simd")
+#endif
+
 /* The scalar edge-case paths in _kernels.pyx, one row at a time. */
 typedef double (*vk_fbr_d)(const double *, Py_ssize_t);
 typedef double (*vk_fbr_f)(const float *, Py_ssize_t);

@@ -450,7 +450,7 @@ VATTR static void VN(qf_n##N)(const double *restrict S,                      \
     double s[N * N];                                                         \
     for (int k = 0; k < N * N; k++) s[k] = S[k];                             \
     if (v && G) {                                                            \
-        _Pragma("omp simd")                                                  \
+        VK_OMP_SIMD                                                          \
         for (Py_ssize_t r = 0; r < B; r++) {                                 \
             double val = 0.0;                                                \
             for (int i = 0; i < N; i++) {                                    \
@@ -463,7 +463,7 @@ VATTR static void VN(qf_n##N)(const double *restrict S,                      \
             v[r] = (VT)(0.5 * val);                                          \
         }                                                                    \
     } else if (G) {                                                          \
-        _Pragma("omp simd")                                                  \
+        VK_OMP_SIMD                                                          \
         for (Py_ssize_t r = 0; r < B; r++) {                                 \
             for (int i = 0; i < N; i++) {                                    \
                 double gi = 0.0;                                             \
@@ -473,7 +473,7 @@ VATTR static void VN(qf_n##N)(const double *restrict S,                      \
             }                                                                \
         }                                                                    \
     } else {                                                                 \
-        _Pragma("omp simd")                                                  \
+        VK_OMP_SIMD                                                          \
         for (Py_ssize_t r = 0; r < B; r++) {                                 \
             double val = 0.0;                                                \
             for (int i = 0; i < N; i++) {                                    \
