@@ -9,7 +9,14 @@ Everything about the package except the compiled extensions lives in
 * the Cython directives, set here and nowhere else;
 * ``VCALC_CYTHON_DEBUG=1`` in the environment turns bounds checking,
   wraparound and initialisation checks back on, and drops to ``-O0 -g``,
-  for a debug build that the test suite can run against.
+  for a debug build that the test suite can run against;
+* ``VCALC_SANITIZE=address`` (or ``address,undefined``) in the environment
+  builds every extension with AddressSanitizer (and UndefinedBehaviorSanitizer):
+  ``-fsanitize=... -fno-omit-frame-pointer -g -O1`` on the compile and link
+  lines (``-O0`` instead when ``VCALC_CYTHON_DEBUG`` is also set).  gcc and
+  clang only.  CPython itself is not instrumented, so the tests then run with
+  the sanitizer runtime preloaded: ``tools/asan.sh`` and
+  ``docs/memory-checks.md`` say how.
 
 The vectorised kernels of ``_kernels`` (``_vkern.h``, ``_vmath.h``) add, on
 gcc and clang:
@@ -52,10 +59,24 @@ directives = {
     "embedsignature": True,
 }
 
+SANITIZERS = ("address", "undefined")
+SANITIZE = [s.strip() for s in os.environ.get("VCALC_SANITIZE", "").split(",") if s.strip()]
+if SANITIZE and (sys.platform == "win32" or not set(SANITIZE) <= set(SANITIZERS)):
+    sys.exit(
+        f"VCALC_SANITIZE={os.environ['VCALC_SANITIZE']!r}: expected a comma-separated "
+        f"subset of {', '.join(SANITIZERS)}, with gcc or clang"
+    )
+
 if sys.platform == "win32":
     compile_args = ["/Od", "/Zi"] if DEBUG else ["/O2"]
+    link_args = []
 else:
-    compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    compile_args = ["-O0", "-g"] if DEBUG else (["-O1", "-g"] if SANITIZE else ["-O3"])
+    link_args = []
+    if SANITIZE:
+        sanitize_args = ["-fsanitize=" + ",".join(SANITIZE), "-fno-omit-frame-pointer"]
+        compile_args += sanitize_args
+        link_args += sanitize_args
 
 # Recorded in the extension so that ``vcalc.show_config()`` can report how it
 # was built.  The value is passed as a C string literal.
@@ -74,6 +95,7 @@ def ext(name, extra=(), depends=()):
         include_dirs=[np.get_include(), "src/vcalc"],
         define_macros=macros,
         extra_compile_args=compile_args + list(extra),
+        extra_link_args=list(link_args),
         depends=[f"src/vcalc/{d}" for d in depends],
     )
 
