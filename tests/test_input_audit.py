@@ -742,3 +742,28 @@ def test_issue_quadratic_form_small_with_no_output_wrote_through_null():
     _kernels.quadratic_form_small(np.eye(3), np.ones((2, 3)), None, None, 1)
     with pytest.raises(ValueError, match="grad_out must be"):
         _kernels.quadratic_form_small(np.eye(3), np.ones((2, 3)), None, np.empty((1, 3)), 1)
+
+
+@pytest.mark.parametrize("which", ["least_squares", "weighted_least_squares"])
+def test_issue_least_squares_passed_unaligned_arrays_to_the_kernels(backend, which):
+    # Found by UBSan (tools/asan.sh): C-contiguous but unaligned Phi, y, x, A, W
+    # went to the kernels as they were (misaligned double loads, undefined in C).
+    def unaligned(a):
+        buf = np.zeros(a.nbytes + 1, np.uint8)
+        out = buf[1:].view(a.dtype).reshape(a.shape)
+        out[...] = a
+        return out
+
+    rng = np.random.default_rng(4)
+    if which == "least_squares":
+        Phi, y, theta = rng.standard_normal((5, 3)), rng.standard_normal(5), rng.standard_normal(3)
+        got = vcalc.least_squares(unaligned(Phi), unaligned(y), theta)
+        want = vcalc.least_squares(Phi, y, theta)
+    else:
+        x, A, s = rng.standard_normal(4), rng.standard_normal((4, 2)), rng.standard_normal(2)
+        W = np.eye(4) + 0.1
+        got = vcalc.weighted_least_squares(unaligned(x), unaligned(A), s, unaligned(W))
+        want = vcalc.weighted_least_squares(x, A, s, W)
+    for g, w in zip(got, want, strict=True):
+        # BLAS (the NumPy backend) may sum in another order for unaligned data.
+        np.testing.assert_allclose(g, w, rtol=1e-14, atol=0)

@@ -71,6 +71,16 @@ def _stack(
     return out.reshape((prod(lead),) + tail)
 
 
+def _c_aligned(a: np.ndarray, cdtype: np.dtype) -> np.ndarray:
+    """`a` as a C-contiguous, aligned, native `cdtype` array (a copy only if needed).
+
+    ``np.ascontiguousarray`` keeps an unaligned view as it is; the kernels
+    load whole doubles or floats from it, which C does not allow.
+    """
+    out = np.ascontiguousarray(a, dtype=cdtype)
+    return out if out.flags.aligned else out.copy()
+
+
 def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
     """For each row of the flattened `batch`, the slice it uses of a stack with batch `part`.
 
@@ -548,8 +558,8 @@ def least_squares(
     p_theta = cast(np.ndarray, p.theta)  # never None for least_squares
     N, D = p.Phi.shape
     lead = p_theta.shape[:-1]
-    phi = np.ascontiguousarray(p.Phi, dtype=p.cdtype)
-    yy = np.ascontiguousarray(p.y, dtype=p.cdtype)
+    phi = _c_aligned(p.Phi, p.cdtype)
+    yy = _c_aligned(p.y, p.cdtype)
     th = _stack(p_theta, lead, (D,), p.cdtype)
     loss = np.empty(prod(lead), p.cdtype)
     grad = np.empty((prod(lead), D), p.cdtype)
@@ -631,15 +641,15 @@ def weighted_least_squares(
     p = _prep_weighted(x, A, s, W)
     m, k = p.A.shape
     lead = p.s.shape[:-1]
-    xx = np.ascontiguousarray(p.x, dtype=p.cdtype)
-    a = np.ascontiguousarray(p.A, dtype=p.cdtype)
+    xx = _c_aligned(p.x, p.cdtype)
+    a = _c_aligned(p.A, p.cdtype)
     ss = _stack(p.s, lead, (k,), p.cdtype)
     value = np.empty(prod(lead), p.cdtype)
     grad = np.empty((prod(lead), k), p.cdtype)
     if p.W is None:
         _kernels().weighted_least_squares_identity_rows(xx, a, ss, value, grad)
     else:
-        w = np.ascontiguousarray(p.W, dtype=p.cdtype)
+        w = _c_aligned(p.W, p.cdtype)
         _kernels().weighted_least_squares_rows(xx, a, ss, w, value, grad)
     return _as_result(value.reshape(lead), p.dtype), _as_result(grad.reshape(p.s.shape), p.dtype)
 
