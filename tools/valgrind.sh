@@ -7,7 +7,8 @@
 # shipped, which ASan (tools/asan.sh) does not.  Arguments go to pytest
 # instead of the default files; VCALC_SIMD=base checks the baseline SIMD path.
 # Exits 99 if memcheck reported an error; the logs are kept and named.
-# Here (2 shared cores): build ~4 min, tests ~25 min (valgrind: ~60x slower).
+# Here (2 shared cores): build ~4 min, tests ~12-15 min (valgrind: 50-70x
+# slower than a native run).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
