@@ -65,10 +65,7 @@ def _stack(
     Fortran-ordered, byte-swapped or of another dtype); the caller's array is
     never written to.
     """
-    out = np.ascontiguousarray(a, dtype=cdtype)
-    if not out.flags.aligned:  # a view into a byte buffer at an odd offset
-        out = out.copy()
-    return out.reshape((prod(lead),) + tail)
+    return _c_aligned(a, cdtype).reshape((prod(lead),) + tail)
 
 
 def _c_aligned(a: np.ndarray, cdtype: np.dtype) -> np.ndarray:
