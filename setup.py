@@ -100,7 +100,7 @@ def ext(name, extra=(), depends=()):
     )
 
 
-VKERN_HEADERS = ["_vkern.h", "_vkern_isa.h", "_vkern_body.h", "_vmath.h"]
+VKERN_HEADERS = ["_vkern.h", "_vkern_isa.h", "_vkern_body.h", "_vmath.h", "_vexp512.h"]
 simd_flags = [] if sys.platform == "win32" else ["-fopenmp-simd", "-fno-trapping-math"]
 OPENMP_EXTENSIONS = {"vcalc._kernels"}
 

@@ -54,6 +54,11 @@ typedef void (*vk_fbe_f)(const float *, float *, Py_ssize_t);
 #define VK_X86_DISPATCH 0
 #endif
 
+#if VK_X86_DISPATCH
+#include "_vexp512.h"
+#endif
+
+#define VK_AVX512 0
 #define VISA base
 #define VATTR
 #include "_vkern_isa.h"
@@ -66,12 +71,15 @@ typedef void (*vk_fbe_f)(const float *, float *, Py_ssize_t);
 #include "_vkern_isa.h"
 #undef VISA
 #undef VATTR
+#undef VK_AVX512
+#define VK_AVX512 1
 #define VISA avx512
 #define VATTR __attribute__((target("arch=x86-64-v4")))
 #include "_vkern_isa.h"
 #undef VISA
 #undef VATTR
 #endif
+#undef VK_AVX512
 
 typedef struct {
     const char *name;

@@ -42,6 +42,83 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
  * row, where one running sum per lane would grow like sqrt(n) ulps. */
 #define VCHUNK 256
 
+#if VK_AVX512
+/* The AVX-512 path: the same sums with the exp of _vexp512.h, 8 lanes of
+ * double a step (float data converted on load), the row's tail masked. */
+#if VDOUBLE
+#define VX_LD(k, p) _mm512_maskz_loadu_pd((k), (p))
+#define VX_ST(p, k, v) _mm512_mask_storeu_pd((p), (k), (v))
+#define VX_EXP64(d) vx_exp_pd((d), &tb, -790.0, 64.0)
+#else
+#define VX_LD(k, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((k), (p)))
+#define VX_ST(p, k, v) _mm256_mask_storeu_ps((p), (k), _mm512_cvtpd_ps(v))
+#define VX_EXP64(d) vx_exp_pd_f((d), &tb, 64.0)
+#endif
+#define VX_MASK8(left) ((left) >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (left)) - 1u))
+
+/* d + err = x - m exactly (TwoSum, as in the portable VN(rest)); returns
+ * t (1 + err), or t where err is NaN (d = -inf). */
+VX_ATTR __m512d VN(vx_corr)(__m512d xi, __m512d mi, __m512d d, __m512d t)
+{
+    __m512d z = _mm512_sub_pd(d, xi);
+    __m512d err = _mm512_add_pd(_mm512_sub_pd(xi, _mm512_sub_pd(d, z)),
+                                _mm512_sub_pd(_mm512_setzero_pd(), _mm512_add_pd(mi, z)));
+    __m512d c = _mm512_mul_pd(t, err);
+    return _mm512_mask_add_pd(t, _mm512_cmp_pd_mask(c, c, _CMP_ORD_Q), t, c);
+}
+
+VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
+                             VT *restrict e)
+{
+    vx_tab_pd tb = vx_tab_pd_make();
+    const __m512d vm = _mm512_set1_pd(m), one = _mm512_set1_pd(1.0);
+    double total = 0.0, comp = 0.0, ties = 0.0;
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += VCHUNK) {
+        Py_ssize_t i1 = n - i0 < VCHUNK ? n : i0 + VCHUNK;
+        __m512d s = _mm512_setzero_pd(), tc = _mm512_setzero_pd();
+        for (Py_ssize_t i = i0; i < i1; i += 8) {
+            __mmask8 k = VX_MASK8(i1 - i);
+            __m512d xi = VX_LD(k, x + i);
+            __m512d t = VX_EXP64(_mm512_sub_pd(xi, vm));
+            if (e) {
+#if VDOUBLE
+                t = VN(vx_corr)(xi, vm, _mm512_sub_pd(xi, vm), t);
+#endif
+                VX_ST(e + i, k, t);
+            }
+            __mmask8 tie = _mm512_mask_cmp_pd_mask(k, xi, vm, _CMP_EQ_OQ);
+            s = _mm512_mask_add_pd(s, (__mmask8)(k & ~tie), s, t);
+            tc = _mm512_mask_add_pd(tc, tie, tc, one);
+        }
+        double sc = _mm512_reduce_add_pd(s);
+        double t = total + sc;
+        comp += fabs(total) >= fabs(sc) ? (total - t) + sc : (sc - t) + total;
+        total = t;
+        ties += _mm512_reduce_add_pd(tc);
+    }
+    return (total + comp) * 0x1p-64 + (ties - 1.0);
+}
+
+/* w[i] = exp(x[i] - w[i]) 2^64 over a flat block (VN(scan_short)). */
+VATTR static void VN(flat_exp)(const VT *restrict x, double *restrict w,
+                               Py_ssize_t total, int corr)
+{
+    vx_tab_pd tb = vx_tab_pd_make();
+    (void)corr;
+    for (Py_ssize_t i = 0; i < total; i += 8) {
+        __mmask8 k = VX_MASK8(total - i);
+        __m512d xi = VX_LD(k, x + i);
+        __m512d mi = _mm512_maskz_loadu_pd(k, w + i);
+        __m512d d = _mm512_sub_pd(xi, mi);
+        __m512d t = VX_EXP64(d);
+#if VDOUBLE
+        if (corr)
+            t = VN(vx_corr)(xi, mi, d, t);
+#endif
+        _mm512_mask_storeu_pd(w + i, k, t);
+    }
+}
+#else
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                              VT *restrict e)
 {
@@ -98,6 +175,7 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
     }
     return (total + comp) * 0x1p-64 + (ties - 1.0);
 }
+#endif /* VK_AVX512 */
 
 /* Rows are processed in blocks.
  *
@@ -245,7 +323,9 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
                 w[b * n + i] = mb;
         }
     }
-#if VDOUBLE
+#if VK_AVX512
+    VN(flat_exp)(x, w, total, corr);
+#elif VDOUBLE
     if (corr) {
 #pragma omp simd
         for (Py_ssize_t i = 0; i < total; i++) {
@@ -292,6 +372,94 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
     }
 }
 
+#if VK_AVX512
+/* Short rows on the AVX-512 path: 8 rows at a time, one lane per row, the
+ * j-th elements of the 8 rows fetched with one gather (from L1: the block
+ * was just read).  The max is then n vertical max, the exponentials are
+ * full vectors whatever n is, and the sums need no horizontal reduction:
+ * the per-row scalar passes of VN(scan_short) cost more than the
+ * exponentials.  Same operations in the same order per row as there. */
+#if VDOUBLE
+#define VX_GATHER(k, idx, p) _mm512_mask_i64gather_pd(_mm512_setzero_pd(), (k), (idx), (p), 8)
+#else
+#define VX_GATHER(k, idx, p) \
+    _mm512_cvtps_pd(_mm512_mask_i64gather_ps(_mm256_setzero_ps(), (k), (idx), (p), 4))
+#endif
+
+VATTR static void VN(scan_gather)(const VT *restrict x, Py_ssize_t nb, Py_ssize_t n,
+                                  double *m, double *rest, unsigned char *special)
+{
+    vx_tab_pd tb = vx_tab_pd_make();
+    const __m512i idx = _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi64((long long)n));
+    const __m512d one = _mm512_set1_pd(1.0), inf = _mm512_set1_pd(HUGE_VAL);
+    for (Py_ssize_t b0 = 0; b0 < nb; b0 += 8) {
+        __mmask8 k = VX_MASK8(nb - b0);
+        const VT *p = x + b0 * n;
+        __m512d M = VX_GATHER(k, idx, p);
+        for (Py_ssize_t j = 1; j < n; j++)
+            M = _mm512_max_pd(VX_GATHER(k, idx, p + j), M);
+        __mmask8 fin = _mm512_cmp_pd_mask(M, inf, _CMP_LT_OQ) &
+                       _mm512_cmp_pd_mask(M, -inf, _CMP_GT_OQ);
+        M = _mm512_maskz_mov_pd(fin, M);
+        __m512d s = _mm512_setzero_pd(), tc = _mm512_setzero_pd();
+        for (Py_ssize_t j = 0; j < n; j++) {
+            __m512d xj = VX_GATHER(k, idx, p + j);
+            __m512d t = VX_EXP64(_mm512_sub_pd(xj, M));
+            __mmask8 tie = _mm512_cmp_pd_mask(xj, M, _CMP_EQ_OQ);
+            s = _mm512_mask_add_pd(s, (__mmask8)~tie, s, t);
+            tc = _mm512_mask_add_pd(tc, tie, tc, one);
+        }
+        __m512d r = _mm512_fmadd_pd(s, _mm512_set1_pd(0x1p-64), _mm512_sub_pd(tc, one));
+        __mmask8 ok = fin & _mm512_cmp_pd_mask(r, _mm512_setzero_pd(), _CMP_GE_OQ);
+        _mm512_mask_storeu_pd(m + b0, k, M);
+        _mm512_mask_storeu_pd(rest + b0, k, _mm512_maskz_mov_pd(ok, r));
+        for (int l = 0; l < 8 && b0 + l < nb; l++)
+            special[b0 + l] = (unsigned char)!((ok >> l) & 1);
+    }
+}
+#undef VX_GATHER
+
+/* o = exp(x - m) inv over one row (softmax of a short row; TwoSum-corrected
+ * for double data as in VN(rest)); inv = 2^-64 / sum. */
+VATTR static void VN(vx_softmax_row)(const VT *restrict x, VT *restrict o, Py_ssize_t n,
+                                     double m, double inv)
+{
+    vx_tab_pd tb = vx_tab_pd_make();
+    const __m512d vm = _mm512_set1_pd(m), vi = _mm512_set1_pd(inv);
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = VX_MASK8(n - i);
+        __m512d xi = VX_LD(k, x + i);
+        __m512d d = _mm512_sub_pd(xi, vm);
+        __m512d t = VX_EXP64(d);
+#if VDOUBLE
+        t = VN(vx_corr)(xi, vm, d, t);
+#endif
+        VX_ST(o + i, k, _mm512_mul_pd(t, vi));
+    }
+}
+
+/* o = (x - m) - l over one row (log_softmax; see VN(log_softmax_elem)). */
+VATTR static void VN(vx_log_softmax_row)(const VT *restrict x, VT *restrict o,
+                                         Py_ssize_t n, double m, double l)
+{
+    const __m512d vm = _mm512_set1_pd(m), vl = _mm512_set1_pd(l);
+    for (Py_ssize_t i = 0; i < n; i += 8) {
+        __mmask8 k = VX_MASK8(n - i);
+        __m512d xi = VX_LD(k, x + i);
+        __m512d d = _mm512_sub_pd(xi, vm);
+        __m512d y = _mm512_sub_pd(d, vl);
+#if VDOUBLE
+        __m512d z = _mm512_sub_pd(d, xi);
+        __m512d err = _mm512_add_pd(_mm512_sub_pd(xi, _mm512_sub_pd(d, z)),
+                                    _mm512_sub_pd(_mm512_setzero_pd(), _mm512_add_pd(vm, z)));
+        y = _mm512_mask_add_pd(y, _mm512_cmp_pd_mask(err, err, _CMP_ORD_Q), y, err);
+#endif
+        VX_ST(o + i, k, y);
+    }
+}
+#endif /* VK_AVX512 */
+
 /* Scan a block by the path for its row length.  With `e` (softmax): the
  * terms exp(x - m) 2^64, TwoSum-corrected, end in `e` for long rows and in
  * `w` for short ones; without, only the sums are wanted. */
@@ -301,6 +469,10 @@ VATTR static void VN(scan)(const VT *restrict x, Py_ssize_t nb, Py_ssize_t n,
 {
     if (n > VSHORT)
         VN(scan_long)(x, nb, n, m, rest, special, e);
+#if VK_AVX512
+    else if (!e)
+        VN(scan_gather)(x, nb, n, m, rest, special);
+#endif
     else
         VN(scan_short)(x, nb, n, m, rest, special, w, e != NULL);
 }
@@ -332,6 +504,19 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
         int isshort = n <= VSHORT;
+#if VK_AVX512
+        if (isshort) {
+            VN(scan_gather)(x + r0 * n, nb, n, m, rest, special);
+            for (Py_ssize_t b = 0; b < nb; b++) {
+                if (special[b])
+                    fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
+                else
+                    VN(vx_softmax_row)(x + (r0 + b) * n, out + (r0 + b) * n, n,
+                                       m[b], 0x1p-64 / (1.0 + rest[b]));
+            }
+            continue;
+        }
+#endif
         VN(scan)(x + r0 * n, nb, n, m, rest, special, w, out + r0 * n);
         if (n <= 16) {
             /* Rows this short are scaled in one flat loop too, each row's
@@ -399,6 +584,18 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
 #pragma omp simd
         for (Py_ssize_t b = 0; b < nb; b++)
             l[b] = vc_log1p(rest[b]);
+#if VK_AVX512
+        if (n <= VSHORT) {
+            for (Py_ssize_t b = 0; b < nb; b++) {
+                if (special[b])
+                    fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
+                else
+                    VN(vx_log_softmax_row)(x + (r0 + b) * n, out + (r0 + b) * n, n,
+                                           m[b], l[b]);
+            }
+            continue;
+        }
+#endif
         if (n <= 16) {
             /* One flat loop for the block, as in VN(softmax). */
             VN(short_fill)(m, nb, n, w);
@@ -431,9 +628,15 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
 /* exp elementwise (the building block, exposed for tests and benchmarks). */
 VATTR static void VN(exp)(const VT *restrict x, VT *restrict out, Py_ssize_t n)
 {
+#if VK_AVX512 && VDOUBLE
+    vx_exp_array_d(x, out, n);
+#elif VK_AVX512
+    vx_exp_array_f(x, out, n);
+#else
 #pragma omp simd
     for (Py_ssize_t i = 0; i < n; i++)
         out[i] = (VT)VEXP((double)x[i]);
+#endif
 }
 
 /* Quadratic forms with a shared matrix.  S = A + A^T in double (n x n).
@@ -547,3 +750,10 @@ VATTR static void VN(rowdot_half)(const VT *restrict X, const VT *restrict G,
         v[r] = (VT)(0.5 * val);
     }
 }
+
+#if VK_AVX512
+#undef VX_LD
+#undef VX_ST
+#undef VX_EXP64
+#undef VX_MASK8
+#endif
