@@ -21,8 +21,8 @@ CALLS = {
     "gradient": lambda: vcalc.gradient(np.add.reduce, np.zeros(50_000)),
     "gradient complex": lambda: vcalc.gradient(np.add.reduce, np.zeros(50_000), method="complex"),
     "jacobian with bounds": lambda: vcalc.jacobian(np.cumsum, np.zeros(20_000), bounds=(0.0, 1.0)),
-    "hessian": lambda: vcalc.hessian(np.add.reduce, np.zeros(300)),
-    "hessian order 4": lambda: vcalc.hessian(np.add.reduce, np.zeros(120), order=4),
+    "hessian": lambda: vcalc.hessian(np.add.reduce, np.zeros(1000)),
+    "hessian order 4": lambda: vcalc.hessian(np.add.reduce, np.zeros(250), order=4),
 }
 
 

@@ -85,27 +85,55 @@ VX_ATTR vx_tab_pd vx_tab_pd_make(void)
 
 /* exp(x) * 2^e2 for x >= lo (clamped there), double accuracy.  e2 = 0 is
  * plain exp (lo = -746); e2 = 64 is vc_exp_p64 (lo = -790, x <= 0). */
-VX_ATTR __m512d vx_exp_pd(__m512d x, const vx_tab_pd *tb, double lo, double e2)
+VX_ATTR __m512d vx_exp_pd_g(__m512d x, const vx_tab_pd *tb, double lo, double e2,
+                            int nonpos, int lo_table)
 {
     const __m512d shifter = _mm512_set1_pd(0x1.8p52);
     x = _mm512_max_pd(_mm512_set1_pd(lo), x);
-    x = _mm512_min_pd(_mm512_set1_pd(710.0), x);
+    if (!nonpos)
+        x = _mm512_min_pd(_mm512_set1_pd(710.0), x);
     __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(16.0 * VC_LOG2E), shifter);
     __m512d kn = _mm512_sub_pd(t, shifter);
     __m512d r = _mm512_fnmadd_pd(kn, _mm512_set1_pd(VC_LN2_HI / 16.0), x);
     r = _mm512_fnmadd_pd(kn, _mm512_set1_pd(VC_LN2_LO / 16.0), r);
     __m512i j = _mm512_castpd_si512(t);
     __m512d thi = _mm512_permutex2var_pd(tb->thi0, j, tb->thi1);
-    __m512d tlo = _mm512_permutex2var_pd(tb->tlo0, j, tb->tlo1);
     __m512d q = _mm512_set1_pd(0x1.6c17bb5ebddb4p-10);
     q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.11120b03cd855p-7));
     q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.555555551946fp-5));
     q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.55555554dd388p-3));
     q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(0x1.0p-1));
     __m512d p = _mm512_fmadd_pd(_mm512_mul_pd(r, r), q, r);
-    __m512d y = _mm512_add_pd(thi, _mm512_fmadd_pd(thi, p, tlo));
+    __m512d y;
+    if (lo_table) {
+        __m512d tlo = _mm512_permutex2var_pd(tb->tlo0, j, tb->tlo1);
+        y = _mm512_add_pd(thi, _mm512_fmadd_pd(thi, p, tlo));
+    } else {
+        y = _mm512_fmadd_pd(thi, p, thi);
+    }
     __m512d k = _mm512_fmadd_pd(kn, _mm512_set1_pd(0.0625), _mm512_set1_pd(e2));
     return _mm512_scalef_pd(y, k);
+}
+
+/* The variants used: exp(x) 2^e2 to double accuracy, any x >= lo (NaN
+ * passes); for x <= 0 only (the terms exp(x - max) of the reductions:
+ * no upper clamp); and, for terms that are only summed, also without
+ * T_lo: each term then has up to one more ulp of error (0.5 ulp from
+ * T_hi), which a sum of positive terms does not accumulate relative to
+ * the sum, at two instructions fewer. */
+VX_ATTR __m512d vx_exp_pd(__m512d x, const vx_tab_pd *tb, double lo, double e2)
+{
+    return vx_exp_pd_g(x, tb, lo, e2, 0, 1);
+}
+
+VX_ATTR __m512d vx_exp_pd_neg(__m512d x, const vx_tab_pd *tb, double lo, double e2)
+{
+    return vx_exp_pd_g(x, tb, lo, e2, 1, 1);
+}
+
+VX_ATTR __m512d vx_exp_pd_sum(__m512d x, const vx_tab_pd *tb, double lo, double e2)
+{
+    return vx_exp_pd_g(x, tb, lo, e2, 1, 0);
 }
 
 /* exp(x) to float accuracy, in double (x clamped to [-708, 89] as
@@ -128,8 +156,10 @@ VX_ATTR __m512d vx_exp_pd_f(__m512d x, const vx_tab_pd *tb, double e2)
     return _mm512_scalef_pd(y, k);
 }
 
-/* exp(x) for float, in float arithmetic. */
-VX_ATTR __m512 vx_exp_ps(__m512 x)
+/* exp(x + xlo) * 2^e2 for float, in float arithmetic, x clamped to
+ * [lo, 89]; xlo (|xlo| <= ulp(x)/2, or 0) is added to the reduced
+ * argument: the low part of an x that was itself rounded. */
+VX_ATTR __m512 vx_exp_ps_x(__m512 x, __m512 xlo, float lo, float e2, int has_lo)
 {
     const __m512 thi = _mm512_set_ps(
         0x1.ea4afap+0f, 0x1.d5818ep+0f, 0x1.c199bep+0f, 0x1.ae89fap+0f,
@@ -142,7 +172,10 @@ VX_ATTR __m512 vx_exp_ps(__m512 x)
         -0x1.5bd5ecp-27f, -0x1.593abcp-25f, 0x1.824684p-25f, 0x1.4636e2p-25f,
         0x1.ceac48p-25f, -0x1.c15742p-27f, 0x1.9f3122p-25f, 0.0f);
     const __m512 shifter = _mm512_set1_ps(0x1.8p23f);
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    /* where x is clamped its low part means nothing (and may be large) */
+    if (has_lo)
+        xlo = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(lo), _CMP_GE_OQ), xlo);
+    x = _mm512_max_ps(_mm512_set1_ps(lo), x);
     x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
     __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)(16.0 * VC_LOG2E)), shifter);
     __m512 kn = _mm512_sub_ps(t, shifter);
@@ -150,6 +183,8 @@ VX_ATTR __m512 vx_exp_ps(__m512 x)
      * exact for |kN| < 2^12 (here |kN| <= 2400). */
     __m512 r = _mm512_fnmadd_ps(kn, _mm512_set1_ps(0x1.62e4p-5f), x);
     r = _mm512_fnmadd_ps(kn, _mm512_set1_ps(0x1.7f7d1cp-24f), r);
+    if (has_lo)
+        r = _mm512_add_ps(r, xlo);
     __m512i j = _mm512_castps_si512(t);
     __m512 th = _mm512_permutexvar_ps(j, thi);
     __m512 tl = _mm512_permutexvar_ps(j, tlo);
@@ -157,8 +192,91 @@ VX_ATTR __m512 vx_exp_ps(__m512 x)
                                _mm512_set1_ps(0x1.000148p-1f));
     __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
     __m512 y = _mm512_add_ps(th, _mm512_fmadd_ps(th, p, tl));
-    return _mm512_scalef_ps(y, _mm512_mul_ps(kn, _mm512_set1_ps(0.0625f)));
+    return _mm512_scalef_ps(y, _mm512_fmadd_ps(kn, _mm512_set1_ps(0.0625f), _mm512_set1_ps(e2)));
 }
+
+/* exp(x) for float. */
+VX_ATTR __m512 vx_exp_ps(__m512 x)
+{
+    return vx_exp_ps_x(x, _mm512_setzero_ps(), -104.0f, 0.0f, 0);
+}
+
+/* The rest of a float row (see VN(rest) in _vkern_body.h: the sum of
+ * exp(x - m) 2^64 over the non-maximal elements, scaled back, plus the
+ * number of maxima - 1; with `e`, the terms stored there), in 16 float
+ * lanes.  x - m is rounded to float, so its rounding error (TwoSum, exact
+ * in float) goes into the reduced argument; it is NaN only where x - m is
+ * -inf, and dropped there.  exp(d) 2^64 is a normal float down to d = -131
+ * and exactly 0 below d = -150 (clamp): a float result cannot tell.  The
+ * terms are summed in double, by chunks with Neumaier's compensation.
+ * pf: prefetch that many elements ahead (what the caller reads next). */
+VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_ssize_t pf)
+{
+    const __m512 vm = _mm512_set1_ps((float)m), nvm = _mm512_set1_ps(-(float)m);
+    double total = 0.0, comp = 0.0;
+    long long ties = 0;
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {
+        Py_ssize_t i1 = n - i0 < 256 ? n : i0 + 256;
+        /* two sums: one chain of dependent adds per 16 lanes would bound
+         * the loop by the add latency on rows of ~100 */
+        __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
+        for (Py_ssize_t i = i0; i < i1; i += 16) {
+            Py_ssize_t left = i1 - i;
+            __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+            __m512 xi = _mm512_maskz_loadu_ps(k, x + i);
+            _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+            __m512 d = _mm512_sub_ps(xi, vm);
+            __m512 z = _mm512_sub_ps(d, xi);
+            __m512 err = _mm512_add_ps(_mm512_sub_ps(xi, _mm512_sub_ps(d, z)),
+                                       _mm512_sub_ps(nvm, z));
+            err = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(err, err, _CMP_ORD_Q), err);
+            __m512 t = vx_exp_ps_x(d, err, -150.0f, 64.0f, 1);
+            if (e)
+                _mm512_mask_storeu_ps(e + i, k, t);
+            __mmask16 tie = _mm512_mask_cmp_ps_mask(k, xi, vm, _CMP_EQ_OQ);
+            __mmask16 add = (__mmask16)(k & ~tie);
+            __m512d tl = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
+            __m512d th = _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1));
+            s = _mm512_mask_add_pd(s, (__mmask8)add, s, tl);
+            s2 = _mm512_mask_add_pd(s2, (__mmask8)(add >> 8), s2, th);
+            ties += __builtin_popcount((unsigned)tie);
+        }
+        double sc = _mm512_reduce_add_pd(_mm512_add_pd(s, s2));
+        double tt = total + sc;
+        comp += fabs(total) >= fabs(sc) ? (total - tt) + sc : (sc - tt) + total;
+        total = tt;
+    }
+    return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
+}
+
+/* Largest element of x[0..n), n >= 1, NaN ignored unless x[0] is NaN
+ * (then NaN): the semantics of the portable m = x[i] > m ? x[i] : m, since
+ * vmaxpd returns its second operand when either is NaN.  Four running
+ * maxima: one would bound the loop by the latency of vmaxpd. */
+#define VX_ROWMAX(NAME, T, V, W, LOAD, MLOAD, SET1, MAX, MMAX, REDUCE, MT)     \
+VX_ATTR double NAME(const T *x, Py_ssize_t n)                                \
+{                                                                            \
+    V m0 = SET1(x[0]), m1 = m0, m2 = m0, m3 = m0;                            \
+    Py_ssize_t i = 0;                                                        \
+    for (; i + 4 * W <= n; i += 4 * W) {                                     \
+        m0 = MAX(LOAD(x + i), m0);                                           \
+        m1 = MAX(LOAD(x + i + W), m1);                                       \
+        m2 = MAX(LOAD(x + i + 2 * W), m2);                                   \
+        m3 = MAX(LOAD(x + i + 3 * W), m3);                                   \
+    }                                                                        \
+    for (; i + W <= n; i += W)                                               \
+        m0 = MAX(LOAD(x + i), m0);                                           \
+    if (i < n) {                                                             \
+        MT k = (MT)((1u << (n - i)) - 1u);                                   \
+        m0 = MMAX(m0, k, MLOAD(k, x + i), m0);                               \
+    }                                                                        \
+    return (double)REDUCE(MAX(MAX(m0, m1), MAX(m2, m3)));                    \
+}
+VX_ROWMAX(vx_rowmax_pd, double, __m512d, 8, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+          _mm512_set1_pd, _mm512_max_pd, _mm512_mask_max_pd, _mm512_reduce_max_pd, __mmask8)
+VX_ROWMAX(vx_rowmax_ps, float, __m512, 16, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+          _mm512_set1_ps, _mm512_max_ps, _mm512_mask_max_ps, _mm512_reduce_max_ps, __mmask16)
+#undef VX_ROWMAX
 
 /* out[i] = exp(x[i]), the elementwise kernels; the tail is masked (lanes
  * not loaded are 0, and their results are not stored). */

@@ -17,6 +17,11 @@
 /* Largest element (NaN ignored: it is found by the sum). */
 VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
 {
+#if VK_AVX512 && VDOUBLE
+    return vx_rowmax_pd(x, n);
+#elif VK_AVX512
+    return vx_rowmax_ps(x, n);
+#endif
     VT m = x[0];
     /* clang (LLVM 14) vectorises a floating-point max reduction only under
      * no-NaNs/no-signed-zeros flags; asking it to with the pragma earns only
@@ -48,11 +53,13 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
 #if VDOUBLE
 #define VX_LD(k, p) _mm512_maskz_loadu_pd((k), (p))
 #define VX_ST(p, k, v) _mm512_mask_storeu_pd((p), (k), (v))
-#define VX_EXP64(d) vx_exp_pd((d), &tb, -790.0, 64.0)
+#define VX_EXP64(d) vx_exp_pd_neg((d), &tb, -790.0, 64.0)
+#define VX_EXP64_SUM(d) vx_exp_pd_sum((d), &tb, -790.0, 64.0)
 #else
 #define VX_LD(k, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((k), (p)))
 #define VX_ST(p, k, v) _mm256_mask_storeu_ps((p), (k), _mm512_cvtpd_ps(v))
 #define VX_EXP64(d) vx_exp_pd_f((d), &tb, 64.0)
+#define VX_EXP64_SUM(d) vx_exp_pd_f((d), &tb, 64.0)
 #endif
 #define VX_MASK8(left) ((left) >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (left)) - 1u))
 
@@ -68,35 +75,48 @@ VX_ATTR __m512d VN(vx_corr)(__m512d xi, __m512d mi, __m512d d, __m512d t)
 }
 
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
-                             VT *restrict e)
+                             VT *restrict e, Py_ssize_t pf)
 {
+#if !VDOUBLE
+    /* float data: 16 float lanes (see vx_rest_ps) */
+    return vx_rest_ps(x, n, m, e, pf);
+#endif
     vx_tab_pd tb = vx_tab_pd_make();
-    const __m512d vm = _mm512_set1_pd(m), one = _mm512_set1_pd(1.0);
-    double total = 0.0, comp = 0.0, ties = 0.0;
+    const __m512d vm = _mm512_set1_pd(m);
+    double total = 0.0, comp = 0.0;
+    long long ties = 0;
     for (Py_ssize_t i0 = 0; i0 < n; i0 += VCHUNK) {
         Py_ssize_t i1 = n - i0 < VCHUNK ? n : i0 + VCHUNK;
-        __m512d s = _mm512_setzero_pd(), tc = _mm512_setzero_pd();
+        /* two sums, alternating: one chain of dependent adds would bound
+         * the loop by the add latency on rows of ~100 */
+        __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
         for (Py_ssize_t i = i0; i < i1; i += 8) {
             __mmask8 k = VX_MASK8(i1 - i);
             __m512d xi = VX_LD(k, x + i);
-            __m512d t = VX_EXP64(_mm512_sub_pd(xi, vm));
+            _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+            __m512d t;
             if (e) {
+                t = VX_EXP64(_mm512_sub_pd(xi, vm));
 #if VDOUBLE
                 t = VN(vx_corr)(xi, vm, _mm512_sub_pd(xi, vm), t);
 #endif
                 VX_ST(e + i, k, t);
+            } else {
+                t = VX_EXP64_SUM(_mm512_sub_pd(xi, vm));
             }
             __mmask8 tie = _mm512_mask_cmp_pd_mask(k, xi, vm, _CMP_EQ_OQ);
-            s = _mm512_mask_add_pd(s, (__mmask8)(k & ~tie), s, t);
-            tc = _mm512_mask_add_pd(tc, tie, tc, one);
+            if ((i - i0) & 8)
+                s2 = _mm512_mask_add_pd(s2, (__mmask8)(k & ~tie), s2, t);
+            else
+                s = _mm512_mask_add_pd(s, (__mmask8)(k & ~tie), s, t);
+            ties += __builtin_popcount((unsigned)tie);
         }
-        double sc = _mm512_reduce_add_pd(s);
+        double sc = _mm512_reduce_add_pd(_mm512_add_pd(s, s2));
         double t = total + sc;
         comp += fabs(total) >= fabs(sc) ? (total - t) + sc : (sc - t) + total;
         total = t;
-        ties += _mm512_reduce_add_pd(tc);
     }
-    return (total + comp) * 0x1p-64 + (ties - 1.0);
+    return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
 }
 
 /* w[i] = exp(x[i] - w[i]) 2^64 over a flat block (VN(scan_short)). */
@@ -120,8 +140,9 @@ VATTR static void VN(flat_exp)(const VT *restrict x, double *restrict w,
 }
 #else
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
-                             VT *restrict e)
+                             VT *restrict e, Py_ssize_t pf)
 {
+    (void)pf;   /* the AVX-512 path's prefetch distance */
     double total = 0.0, comp = 0.0, ties = 0.0;
     for (Py_ssize_t i0 = 0; i0 < n; i0 += VCHUNK) {
         Py_ssize_t i1 = n - i0 < VCHUNK ? n : i0 + VCHUNK;
@@ -199,19 +220,79 @@ static inline Py_ssize_t VN(block_rows)(Py_ssize_t n)
     return b < 1 ? 1 : (b > VBLOCK ? VBLOCK : b);
 }
 
+/* A row longer than VLBLK elements, when only its sum is wanted
+ * (logsumexp, log_softmax): block by block, the max then the sum of each
+ * block while it is in L2 (the row is read from memory once, not twice),
+ * the blocks combined as they come: with the running (M, R) meaning a sum
+ * e^M (1 + R) and a block's (mb, rb) meaning e^mb (1 + rb),
+ *   mb > M:  R = rb + (1 + R) e^(M - mb), M = mb;   else R += (1 + rb) e^(mb - M).
+ * R stays the sum of the terms other than one maximal term, each rounded a
+ * few times more than unblocked, so log1p(R) keeps its precision.  A block
+ * whose max is not finite (inf, NaN first, or all -inf) sends the row to
+ * the edge-case path. */
+#define VLBLK 16384
+
+VATTR static double VN(rest_blocked)(const VT *restrict x, Py_ssize_t n, double *mout,
+                                     int *sp)
+{
+    double M = 0.0, R = 0.0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += VLBLK) {
+        Py_ssize_t len = n - j0 < VLBLK ? n - j0 : VLBLK;
+        double mb = VN(rowmax)(x + j0, len);
+        if (!(mb > -HUGE_VAL && mb < HUGE_VAL)) {
+            *sp = 1;
+            return 0.0;
+        }
+        double rb = VN(rest)(x + j0, len, mb, NULL, len);
+        if (!(rb >= 0.0)) {
+            *sp = 1;
+            return 0.0;
+        }
+        if (j0 == 0) {
+            M = mb;
+            R = rb;
+        } else if (mb > M) {
+            R = rb + (1.0 + R) * vc_exp(M - mb);
+            M = mb;
+        } else {
+            R += (1.0 + rb) * vc_exp(mb - M);
+        }
+    }
+    *mout = M;
+    return R;
+}
+
 /* Scan a block of nb long rows: maxima, rests, which rows are edge cases;
  * with `e`, the terms exp(x - m) 2^64 written there. */
 VATTR static void VN(scan_long)(const VT *restrict x, Py_ssize_t nb,
                                 Py_ssize_t n, double *m, double *rest,
                                 unsigned char *special, VT *e)
 {
+    /* All the maxima first, then all the sums: a row's max, then its sum,
+     * is one long chain of dependent operations (the max reduction, then
+     * the sum's); rows taken one after the other would leave the
+     * out-of-order core waiting on each. */
+    if (!e && n > VLBLK) {
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            int sp = 0;
+            double mb = 0.0, r = VN(rest_blocked)(x + b * n, n, &mb, &sp);
+            m[b] = sp ? 0.0 : mb;
+            rest[b] = sp ? 0.0 : r;
+            special[b] = (unsigned char)sp;
+        }
+        return;
+    }
+    for (Py_ssize_t b = 0; b < nb; b++)
+        m[b] = VN(rowmax)(x + b * n, n);
     for (Py_ssize_t b = 0; b < nb; b++) {
         const VT *row = x + b * n;
-        double mb = VN(rowmax)(row, n);
+        double mb = m[b];
         double r = 0.0;
         int sp = !(mb > -HUGE_VAL && mb < HUGE_VAL);
         if (!sp) {
-            r = VN(rest)(row, n, mb, e ? e + b * n : NULL);
+            /* prefetch: the same place in the next block of rows, which
+             * the next max pass reads */
+            r = VN(rest)(row, n, mb, e ? e + b * n : NULL, nb * n);
             sp = !(r >= 0.0);       /* NaN in the row */
         }
         m[b] = sp ? 0.0 : mb;
@@ -396,6 +477,9 @@ VATTR static void VN(scan_gather)(const VT *restrict x, Py_ssize_t nb, Py_ssize_
     for (Py_ssize_t b0 = 0; b0 < nb; b0 += 8) {
         __mmask8 k = VX_MASK8(nb - b0);
         const VT *p = x + b0 * n;
+        /* the rows 4 blocks of 8 ahead: n cache lines hold 8 rows of double */
+        for (Py_ssize_t j = 0; j < n; j++)
+            _mm_prefetch((const char *)(p + 32 * n) + 64 * j, _MM_HINT_T0);
         __m512d M = VX_GATHER(k, idx, p);
         for (Py_ssize_t j = 1; j < n; j++)
             M = _mm512_max_pd(VX_GATHER(k, idx, p + j), M);
@@ -405,7 +489,7 @@ VATTR static void VN(scan_gather)(const VT *restrict x, Py_ssize_t nb, Py_ssize_
         __m512d s = _mm512_setzero_pd(), tc = _mm512_setzero_pd();
         for (Py_ssize_t j = 0; j < n; j++) {
             __m512d xj = VX_GATHER(k, idx, p + j);
-            __m512d t = VX_EXP64(_mm512_sub_pd(xj, M));
+            __m512d t = VX_EXP64_SUM(_mm512_sub_pd(xj, M));
             __mmask8 tie = _mm512_cmp_pd_mask(xj, M, _CMP_EQ_OQ);
             s = _mm512_mask_add_pd(s, (__mmask8)~tie, s, t);
             tc = _mm512_mask_add_pd(tc, tie, tc, one);
@@ -697,8 +781,95 @@ VQF_FIXED(4)
 VQF_FIXED(5)
 VQF_FIXED(6)
 VQF_FIXED(7)
-VQF_FIXED(8)
+#if !VK_AVX512
+VQF_FIXED(8)   /* the AVX-512 path has its own, VN(vx_qf8) */
+#endif
 #undef VQF_FIXED
+
+#if VK_AVX512
+/* n = 8 on the AVX-512 path: one row is one vector.  g = S x is 8 FMAs of
+ * the columns of S (in registers) by the broadcast x_j, in the order of the
+ * portable loop (g_i = ((s_i0 x_0 + s_i1 x_1) + ...) with contraction);
+ * the values x . g / 2 of 8 rows are summed by one transpose-and-add tree
+ * instead of 8 horizontal reductions.  A last partial block of rows is
+ * copied into a zero-padded 8 x 8 tile, so that every row goes through the
+ * same operations: value-only, gradient-only and both agree bit for bit. */
+VATTR static __m512d VN(vx_rowsum8)(const __m512d *p)
+{
+    __m512d t[4];
+    for (int k = 0; k < 4; k++)
+        t[k] = _mm512_add_pd(_mm512_unpacklo_pd(p[2 * k], p[2 * k + 1]),
+                             _mm512_unpackhi_pd(p[2 * k], p[2 * k + 1]));
+    const __m512i lo2 = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i hi2 = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    __m512d u0 = _mm512_add_pd(_mm512_permutex2var_pd(t[0], lo2, t[1]),
+                               _mm512_permutex2var_pd(t[0], hi2, t[1]));
+    __m512d u1 = _mm512_add_pd(_mm512_permutex2var_pd(t[2], lo2, t[3]),
+                               _mm512_permutex2var_pd(t[2], hi2, t[3]));
+    const __m512i lo4 = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512i hi4 = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+    return _mm512_add_pd(_mm512_permutex2var_pd(u0, lo4, u1),
+                         _mm512_permutex2var_pd(u0, hi4, u1));
+}
+
+VATTR static void VN(vx_qf8_block)(const __m512d *c, const VT *restrict X,
+                                   VT *restrict v, VT *restrict G)
+{
+    __m512d p[8];
+    for (int q = 0; q < 8; q++) {
+#if VDOUBLE
+        const double *x = X + q * 8;
+        __m512d xv = _mm512_loadu_pd(x);
+        __m512d g = _mm512_mul_pd(c[0], _mm512_set1_pd(x[0]));
+        __m512d h = _mm512_mul_pd(c[4], _mm512_set1_pd(x[4]));
+        for (int j = 1; j < 4; j++) {
+            g = _mm512_fmadd_pd(c[j], _mm512_set1_pd(x[j]), g);
+            h = _mm512_fmadd_pd(c[j + 4], _mm512_set1_pd(x[j + 4]), h);
+        }
+        g = _mm512_add_pd(g, h);
+        if (G) _mm512_storeu_pd(G + q * 8, g);
+#else
+        __m512d xv = _mm512_cvtps_pd(_mm256_loadu_ps(X + q * 8));
+        __m512d g = _mm512_mul_pd(c[0], _mm512_permutexvar_pd(_mm512_set1_epi64(0), xv));
+        __m512d h = _mm512_mul_pd(c[4], _mm512_permutexvar_pd(_mm512_set1_epi64(4), xv));
+        for (int j = 1; j < 4; j++) {
+            g = _mm512_fmadd_pd(c[j], _mm512_permutexvar_pd(_mm512_set1_epi64(j), xv), g);
+            h = _mm512_fmadd_pd(c[j + 4], _mm512_permutexvar_pd(_mm512_set1_epi64(j + 4), xv), h);
+        }
+        g = _mm512_add_pd(g, h);
+        if (G) _mm256_storeu_ps(G + q * 8, _mm512_cvtpd_ps(g));
+#endif
+        p[q] = _mm512_mul_pd(xv, g);
+    }
+    if (v) {
+        __m512d val = _mm512_mul_pd(VN(vx_rowsum8)(p), _mm512_set1_pd(0.5));
+#if VDOUBLE
+        _mm512_storeu_pd(v, val);
+#else
+        _mm256_storeu_ps(v, _mm512_cvtpd_ps(val));
+#endif
+    }
+}
+
+VATTR static void VN(vx_qf8)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, VT *restrict v, VT *restrict G)
+{
+    __m512d c[8];
+    for (int j = 0; j < 8; j++)
+        c[j] = _mm512_set_pd(S[56 + j], S[48 + j], S[40 + j], S[32 + j],
+                             S[24 + j], S[16 + j], S[8 + j], S[j]);
+    Py_ssize_t r = 0;
+    for (; r + 8 <= B; r += 8)
+        VN(vx_qf8_block)(c, X + r * 8, v ? v + r : NULL, G ? G + r * 8 : NULL);
+    if (r < B) {
+        VT xt[64] = {0}, gt[64], vt[8];
+        memcpy(xt, X + r * 8, (size_t)(B - r) * 8 * sizeof(VT));
+        VN(vx_qf8_block)(c, xt, vt, gt);
+        if (G) memcpy(G + r * 8, gt, (size_t)(B - r) * 8 * sizeof(VT));
+        if (v) memcpy(v + r, vt, (size_t)(B - r) * sizeof(VT));
+    }
+}
+#endif /* VK_AVX512 */
 
 /* Any n: the same sums in the same order, with a runtime n. */
 VATTR static void VN(qf_any)(const double *restrict S, const VT *restrict X,
@@ -732,7 +903,11 @@ VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
     case 5: VN(qf_n5)(S, X, B, v, G); break;
     case 6: VN(qf_n6)(S, X, B, v, G); break;
     case 7: VN(qf_n7)(S, X, B, v, G); break;
+#if VK_AVX512
+    case 8: VN(vx_qf8)(S, X, B, v, G); break;
+#else
     case 8: VN(qf_n8)(S, X, B, v, G); break;
+#endif
     default: VN(qf_any)(S, X, B, n, v, G);
     }
 }
@@ -755,5 +930,6 @@ VATTR static void VN(rowdot_half)(const VT *restrict X, const VT *restrict G,
 #undef VX_LD
 #undef VX_ST
 #undef VX_EXP64
+#undef VX_EXP64_SUM
 #undef VX_MASK8
 #endif
