@@ -25,6 +25,15 @@ The polynomial coefficients in ``_vmath.h`` were made by this script
     t = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
     Q = lambda z: mp.mpf(2) / 3 if z == 0 else (2 * mp.atanh(mp.sqrt(z)) / mp.sqrt(z) - 2) / z
     fit(7, Q, 0, t * t)      # log1p: 2 atanh(s) = 2 s + s^3 Q(s^2)
+
+and those of ``_vexp512.h`` (the AVX-512 path: exp(r) = 1 + r + r^2 q(r) on
+|r| <= ln2/32, slightly widened)::
+
+    q = lambda r: mp.nsum(lambda k: r**k / mp.factorial(k + 2), [0, mp.inf])
+    b = mp.log(2) / 32 * mp.mpf("1.0001")
+    fit(4, q, -b, b)         # double accuracy
+    fit(1, q, -b, b)         # float accuracy (rounded to float for float lanes)
+    [float(mp.mpf(2) ** (mp.mpf(j) / 16)).hex() for j in range(16)]   # T_hi
 """
 
 import os

@@ -775,8 +775,10 @@ VATTR static void VN(qf_n##N)(const double *restrict S,                      \
 }
 
 VQF_FIXED(1)
+#if !VK_AVX512
 VQF_FIXED(2)
 VQF_FIXED(3)
+#endif
 VQF_FIXED(4)
 VQF_FIXED(5)
 VQF_FIXED(6)
@@ -851,6 +853,128 @@ VATTR static void VN(vx_qf8_block)(const __m512d *c, const VT *restrict X,
     }
 }
 
+/* n = 2 and 3 on the AVX-512 path: 8 rows are N vectors (the row-major
+ * block); permutes split them into the 8 rows' components X_0 .. X_N-1
+ * (one vector each), g_i = ((s_i0 X_0 + s_i1 X_1) + ...) are vector FMAs
+ * with s_ij broadcast, in the order of the portable loop, the values
+ * ((X_0 g_0 + X_1 g_1) + ...) / 2 need no shuffle at all, and permutes
+ * put the gradients back in row-major order.  Partial blocks: a
+ * zero-padded tile, as for n = 8. */
+typedef struct {
+    __m512i s1[3], s2[3];      /* split: component c = perm2(v0, s1, v1), then v2 where m2 */
+    __mmask8 m2[3];
+    __m512i j1[3], j2[3];      /* join: output vector o = perm2(G0, j1, G1), then G2 where mj */
+    __mmask8 mj[3];
+} VN(vx_soa_idx);
+
+VX_ATTR VN(vx_soa_idx) VN(vx_soa_make)(int N)
+{
+    VN(vx_soa_idx) t;
+    for (int c = 0; c < N; c++) {
+        long long a[8], b[8];
+        unsigned m = 0;
+        for (int r = 0; r < 8; r++) {
+            int e = N * r + c, src = e / 8, pos = e % 8;
+            a[r] = src == 0 ? pos : (src == 1 ? 8 + pos : 0);
+            b[r] = pos;
+            if (src == 2) m |= 1u << r;
+        }
+        t.s1[c] = _mm512_loadu_si512(a);
+        t.s2[c] = _mm512_loadu_si512(b);
+        t.m2[c] = (__mmask8)m;
+    }
+    for (int o = 0; o < N; o++) {
+        long long a[8], b[8];
+        unsigned m = 0;
+        for (int l = 0; l < 8; l++) {
+            int e = 8 * o + l, comp = e % N, r = e / N;
+            a[l] = comp == 0 ? r : (comp == 1 ? 8 + r : 0);
+            b[l] = r;
+            if (comp == 2) m |= 1u << l;
+        }
+        t.j1[o] = _mm512_loadu_si512(a);
+        t.j2[o] = _mm512_loadu_si512(b);
+        t.mj[o] = (__mmask8)m;
+    }
+    return t;
+}
+
+VX_ATTR void VN(vx_qf_soa_block)(const VN(vx_soa_idx) *ix, const __m512d *s, int N,
+                                 const VT *restrict X, VT *restrict v, VT *restrict G)
+{
+    __m512d in[3], xc[3], g[3];
+    for (int q = 0; q < N; q++) {
+#if VDOUBLE
+        in[q] = _mm512_loadu_pd(X + 8 * q);
+#else
+        in[q] = _mm512_cvtps_pd(_mm256_loadu_ps(X + 8 * q));
+#endif
+    }
+    for (int c = 0; c < N; c++) {
+        xc[c] = _mm512_permutex2var_pd(in[0], ix->s1[c], in[1]);
+        if (N == 3)
+            xc[c] = _mm512_mask_permutexvar_pd(xc[c], ix->m2[c], ix->s2[c], in[2]);
+    }
+    __m512d val = _mm512_setzero_pd();
+    for (int i = 0; i < N; i++) {
+        g[i] = _mm512_mul_pd(s[i * N], xc[0]);
+        for (int j = 1; j < N; j++)
+            g[i] = _mm512_fmadd_pd(s[i * N + j], xc[j], g[i]);
+        val = i == 0 ? _mm512_mul_pd(xc[0], g[0]) : _mm512_fmadd_pd(xc[i], g[i], val);
+    }
+    if (G) {
+        for (int o = 0; o < N; o++) {
+            __m512d w = _mm512_permutex2var_pd(g[0], ix->j1[o], g[1]);
+            if (N == 3)
+                w = _mm512_mask_permutexvar_pd(w, ix->mj[o], ix->j2[o], g[2]);
+#if VDOUBLE
+            _mm512_storeu_pd(G + 8 * o, w);
+#else
+            _mm256_storeu_ps(G + 8 * o, _mm512_cvtpd_ps(w));
+#endif
+        }
+    }
+    if (v) {
+        val = _mm512_mul_pd(val, _mm512_set1_pd(0.5));
+#if VDOUBLE
+        _mm512_storeu_pd(v, val);
+#else
+        _mm256_storeu_ps(v, _mm512_cvtpd_ps(val));
+#endif
+    }
+}
+
+VX_ATTR void VN(vx_qf_soa)(const double *restrict S, const VT *restrict X, Py_ssize_t B,
+                           VT *restrict v, VT *restrict G, int N)
+{
+    VN(vx_soa_idx) ix = VN(vx_soa_make)(N);
+    __m512d s[9];
+    for (int k = 0; k < N * N; k++)
+        s[k] = _mm512_set1_pd(S[k]);
+    Py_ssize_t r = 0;
+    for (; r + 8 <= B; r += 8)
+        VN(vx_qf_soa_block)(&ix, s, N, X + r * N, v ? v + r : NULL, G ? G + r * N : NULL);
+    if (r < B) {
+        VT xt[24] = {0}, gt[24], vt[8];
+        memcpy(xt, X + r * N, (size_t)(B - r) * N * sizeof(VT));
+        VN(vx_qf_soa_block)(&ix, s, N, xt, vt, gt);
+        if (G) memcpy(G + r * N, gt, (size_t)(B - r) * N * sizeof(VT));
+        if (v) memcpy(v + r, vt, (size_t)(B - r) * sizeof(VT));
+    }
+}
+
+VATTR static void VN(vx_qf2)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, VT *restrict v, VT *restrict G)
+{
+    VN(vx_qf_soa)(S, X, B, v, G, 2);
+}
+
+VATTR static void VN(vx_qf3)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, VT *restrict v, VT *restrict G)
+{
+    VN(vx_qf_soa)(S, X, B, v, G, 3);
+}
+
 VATTR static void VN(vx_qf8)(const double *restrict S, const VT *restrict X,
                              Py_ssize_t B, VT *restrict v, VT *restrict G)
 {
@@ -897,8 +1021,13 @@ VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
 {
     switch (n) {
     case 1: VN(qf_n1)(S, X, B, v, G); break;
+#if VK_AVX512
+    case 2: VN(vx_qf2)(S, X, B, v, G); break;
+    case 3: VN(vx_qf3)(S, X, B, v, G); break;
+#else
     case 2: VN(qf_n2)(S, X, B, v, G); break;
     case 3: VN(qf_n3)(S, X, B, v, G); break;
+#endif
     case 4: VN(qf_n4)(S, X, B, v, G); break;
     case 5: VN(qf_n5)(S, X, B, v, G); break;
     case 6: VN(qf_n6)(S, X, B, v, G); break;
