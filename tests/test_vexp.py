@@ -291,12 +291,16 @@ def test_show_config_names_the_path():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
-    "n", [1, 2, 3, 7, 8, 15, 16, 17, 23, 24, 25, 31, 100, 255, 256, 257, 4095, 4096, 4097]
+    "n",
+    [1, 2, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 100, 255, 256, 257, 4095, 4096, 4097,
+     16383, 16384, 16385, 40000],
 )
 def test_row_lengths_at_every_kernel_switch_match_reference(n, dtype):
-    # Rows of n <= 16 take unrolled passes, n <= 24 the flat block path,
-    # longer rows the per-row path; blocks hold up to 4096 elements and sums
-    # run in chunks of 256.  Each switch, with edge-case rows mixed in.
+    # Rows of n <= 16 take unrolled passes, n <= 24 the flat block path (on
+    # AVX-512: 8 rows at a time, gathered, with a partial last group), longer
+    # rows the per-row path; blocks hold up to 4096 elements and sums run in
+    # chunks of 256; rows over 16384 elements are summed block by block.
+    # Each switch, with edge-case rows mixed in.
     from vcalc import _selfcheck, reference
 
     rng = np.random.default_rng(n)
@@ -314,3 +318,68 @@ def test_row_lengths_at_every_kernel_switch_match_reference(n, dtype):
         want = getattr(reference, name)(a, axis=-1)
         err, problems = _selfcheck.compare(got, want)
         assert not problems, (name, n, problems)
+
+
+# Rows longer than 16384 elements are summed in blocks of 16384 (logsumexp
+# and log_softmax), each block's (max, sum) folded into the row's as they
+# come.  The cases that fold differently: the maximum in the first, a middle
+# or the last block; blocks whose terms all underflow against the final
+# maximum; a block with no finite maximum (all -inf, a NaN first, +inf),
+# which sends the row to the edge-case path; one block only slightly below.
+LONG = 3 * 16384 + 5
+
+
+def _long_rows(dtype):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((12, LONG)).astype(dtype)
+    a[0, 3] = 40.0  # max in the first block
+    a[1, 20_000] = 40.0  # in a middle one
+    a[2, -1] = 40.0  # in the last, partial block
+    a[3, :16384] -= 2000.0  # a first block far below the rest (terms underflow)
+    a[4, 16384:] -= 2000.0  # the later blocks far below the first
+    a[5, 16384:32768] = -np.inf  # a block with no finite maximum
+    a[6, 40_000] = np.nan  # NaN in a later block
+    a[7, 16384] = np.nan  # NaN first in a block
+    a[8, 30_000] = np.inf
+    a[9] = 7.0  # every element a maximum: the sum is all ties
+    a[10, 16384:] += 1e-9  # the maximum block only just above
+    a[11] *= 1e-300  # all terms near 1
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["logsumexp", "log_softmax", "softmax"])
+def test_blocked_long_rows_match_reference(name, dtype):
+    from vcalc import _selfcheck, reference
+
+    a = _long_rows(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = getattr(reference, name)(a, axis=-1)
+    got = getattr(vcalc, name)(a, axis=-1)
+    err, problems = _selfcheck.compare(got, want)
+    assert not problems, (name, problems)
+    if name == "logsumexp":
+        # independent of the reference: the maximum plus log of the count of ties
+        assert got[9] == pytest.approx(7.0 + np.log(LONG), rel=1e-6)
+        assert np.isnan(got[6]) and np.isnan(got[7]) and got[8] == np.inf
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [2, 5, 10, 24])
+@pytest.mark.parametrize("rows", [1, 7, 8, 9, 17, 511, 513])
+def test_short_row_groups_of_eight_match_reference(n, rows, dtype):
+    # Short rows are reduced 8 at a time on the AVX-512 path: partial groups,
+    # and an edge-case row in each lane position, against the reference.
+    from vcalc import _selfcheck, reference
+
+    rng = np.random.default_rng(rows * 100 + n)
+    a = (rng.standard_normal((rows, n)) * 30).astype(dtype)
+    a[rows // 2, 0] = np.nan
+    a[-1, -1] = np.inf
+    a[rows // 3, :] = -np.inf
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        got = getattr(vcalc, name)(a, axis=-1)
+        with np.errstate(invalid="ignore"):
+            want = getattr(reference, name)(a, axis=-1)
+        err, problems = _selfcheck.compare(got, want)
+        assert not problems, (name, problems)

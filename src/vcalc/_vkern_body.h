@@ -49,11 +49,14 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
 
 #if VK_AVX512
 /* The AVX-512 path: the same sums with the exp of _vexp512.h, 8 lanes of
- * double a step (float data converted on load), the row's tail masked. */
+ * double a step (float data converted on load), the row's tail masked.
+ * Softmax's terms too use the exp without T_lo (up to ~1.3 ulp, not 0.83):
+ * a softmax entry is then within about 3 ulps (measured 2.6 eps at most,
+ * tests/test_vexp.py bounds it by 2e-15), for two instructions fewer. */
 #if VDOUBLE
 #define VX_LD(k, p) _mm512_maskz_loadu_pd((k), (p))
 #define VX_ST(p, k, v) _mm512_mask_storeu_pd((p), (k), (v))
-#define VX_EXP64(d) vx_exp_pd_neg((d), &tb, -790.0, 64.0)
+#define VX_EXP64(d) vx_exp_pd_sum((d), &tb, -790.0, 64.0)
 #define VX_EXP64_SUM(d) vx_exp_pd_sum((d), &tb, -790.0, 64.0)
 #else
 #define VX_LD(k, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((k), (p)))
