@@ -116,19 +116,13 @@ VX_ATTR __m512d vx_exp_pd_g(__m512d x, const vx_tab_pd *tb, double lo, double e2
 }
 
 /* The variants used: exp(x) 2^e2 to double accuracy, any x >= lo (NaN
- * passes); for x <= 0 only (the terms exp(x - max) of the reductions:
- * no upper clamp); and, for terms that are only summed, also without
- * T_lo: each term then has up to one more ulp of error (0.5 ulp from
+ * passes); and for the terms exp(x - max) of the reductions, x <= 0 (no
+ * upper clamp) and without T_lo: each term then has up to one more ulp of error (0.5 ulp from
  * T_hi), which a sum of positive terms does not accumulate relative to
  * the sum, at two instructions fewer. */
 VX_ATTR __m512d vx_exp_pd(__m512d x, const vx_tab_pd *tb, double lo, double e2)
 {
     return vx_exp_pd_g(x, tb, lo, e2, 0, 1);
-}
-
-VX_ATTR __m512d vx_exp_pd_neg(__m512d x, const vx_tab_pd *tb, double lo, double e2)
-{
-    return vx_exp_pd_g(x, tb, lo, e2, 1, 1);
 }
 
 VX_ATTR __m512d vx_exp_pd_sum(__m512d x, const vx_tab_pd *tb, double lo, double e2)
@@ -241,10 +235,7 @@ VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_s
             s2 = _mm512_mask_add_pd(s2, (__mmask8)(add >> 8), s2, th);
             ties += __builtin_popcount((unsigned)tie);
         }
-        double sc = _mm512_reduce_add_pd(_mm512_add_pd(s, s2));
-        double tt = total + sc;
-        comp += fabs(total) >= fabs(sc) ? (total - tt) + sc : (sc - tt) + total;
-        total = tt;
+        vc_neumaier_add(&total, &comp, _mm512_reduce_add_pd(_mm512_add_pd(s, s2)));
     }
     return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
 }

@@ -21,7 +21,7 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
     return vx_rowmax_pd(x, n);
 #elif VK_AVX512
     return vx_rowmax_ps(x, n);
-#endif
+#else
     VT m = x[0];
     /* clang (LLVM 14) vectorises a floating-point max reduction only under
      * no-NaNs/no-signed-zeros flags; asking it to with the pragma earns only
@@ -32,6 +32,7 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
     for (Py_ssize_t i = 0; i < n; i++)
         m = x[i] > m ? x[i] : m;
     return (double)m;
+#endif
 }
 
 /* The sum of exp(x_i - m) over the elements other than the maxima, plus
@@ -66,14 +67,19 @@ VATTR static double VN(rowmax)(const VT *restrict x, Py_ssize_t n)
 #endif
 #define VX_MASK8(left) ((left) >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (left)) - 1u))
 
-/* d + err = x - m exactly (TwoSum, as in the portable VN(rest)); returns
- * t (1 + err), or t where err is NaN (d = -inf). */
-VX_ATTR __m512d VN(vx_corr)(__m512d xi, __m512d mi, __m512d d, __m512d t)
+/* err with d + err = x - m exactly, for d = x - m rounded (TwoSum, as in
+ * the portable VN(rest)); NaN where d = -inf. */
+VX_ATTR __m512d VN(vx_twosum_err)(__m512d xi, __m512d mi, __m512d d)
 {
     __m512d z = _mm512_sub_pd(d, xi);
-    __m512d err = _mm512_add_pd(_mm512_sub_pd(xi, _mm512_sub_pd(d, z)),
-                                _mm512_sub_pd(_mm512_setzero_pd(), _mm512_add_pd(mi, z)));
-    __m512d c = _mm512_mul_pd(t, err);
+    return _mm512_add_pd(_mm512_sub_pd(xi, _mm512_sub_pd(d, z)),
+                         _mm512_sub_pd(_mm512_setzero_pd(), _mm512_add_pd(mi, z)));
+}
+
+/* t (1 + err), or t where err is NaN (d = -inf). */
+VX_ATTR __m512d VN(vx_corr)(__m512d xi, __m512d mi, __m512d d, __m512d t)
+{
+    __m512d c = _mm512_mul_pd(t, VN(vx_twosum_err)(xi, mi, d));
     return _mm512_mask_add_pd(t, _mm512_cmp_pd_mask(c, c, _CMP_ORD_Q), t, c);
 }
 
@@ -83,7 +89,7 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
 #if !VDOUBLE
     /* float data: 16 float lanes (see vx_rest_ps) */
     return vx_rest_ps(x, n, m, e, pf);
-#endif
+#else
     vx_tab_pd tb = vx_tab_pd_make();
     const __m512d vm = _mm512_set1_pd(m);
     double total = 0.0, comp = 0.0;
@@ -114,33 +120,12 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                 s = _mm512_mask_add_pd(s, (__mmask8)(k & ~tie), s, t);
             ties += __builtin_popcount((unsigned)tie);
         }
-        double sc = _mm512_reduce_add_pd(_mm512_add_pd(s, s2));
-        double t = total + sc;
-        comp += fabs(total) >= fabs(sc) ? (total - t) + sc : (sc - t) + total;
-        total = t;
+        vc_neumaier_add(&total, &comp, _mm512_reduce_add_pd(_mm512_add_pd(s, s2)));
     }
     return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
+#endif
 }
 
-/* w[i] = exp(x[i] - w[i]) 2^64 over a flat block (VN(scan_short)). */
-VATTR static void VN(flat_exp)(const VT *restrict x, double *restrict w,
-                               Py_ssize_t total, int corr)
-{
-    vx_tab_pd tb = vx_tab_pd_make();
-    (void)corr;
-    for (Py_ssize_t i = 0; i < total; i += 8) {
-        __mmask8 k = VX_MASK8(total - i);
-        __m512d xi = VX_LD(k, x + i);
-        __m512d mi = _mm512_maskz_loadu_pd(k, w + i);
-        __m512d d = _mm512_sub_pd(xi, mi);
-        __m512d t = VX_EXP64(d);
-#if VDOUBLE
-        if (corr)
-            t = VN(vx_corr)(xi, mi, d, t);
-#endif
-        _mm512_mask_storeu_pd(w + i, k, t);
-    }
-}
 #else
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                              VT *restrict e, Py_ssize_t pf)
@@ -192,9 +177,7 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                 tc += tie ? 1.0 : 0.0;
             }
         }
-        double t = total + s;
-        comp += fabs(total) >= fabs(s) ? (total - t) + s : (s - t) + total;
-        total = t;
+        vc_neumaier_add(&total, &comp, s);
         ties += tc;
     }
     return (total + comp) * 0x1p-64 + (ties - 1.0);
@@ -407,9 +390,7 @@ VATTR static void VN(scan_short)(const VT *restrict x, Py_ssize_t nb,
                 w[b * n + i] = mb;
         }
     }
-#if VK_AVX512
-    VN(flat_exp)(x, w, total, corr);
-#elif VDOUBLE
+#if VDOUBLE
     if (corr) {
 #pragma omp simd
         for (Py_ssize_t i = 0; i < total; i++) {
@@ -537,9 +518,7 @@ VATTR static void VN(vx_log_softmax_row)(const VT *restrict x, VT *restrict o,
         __m512d d = _mm512_sub_pd(xi, vm);
         __m512d y = _mm512_sub_pd(d, vl);
 #if VDOUBLE
-        __m512d z = _mm512_sub_pd(d, xi);
-        __m512d err = _mm512_add_pd(_mm512_sub_pd(xi, _mm512_sub_pd(d, z)),
-                                    _mm512_sub_pd(_mm512_setzero_pd(), _mm512_add_pd(vm, z)));
+        __m512d err = VN(vx_twosum_err)(xi, vm, d);
         y = _mm512_mask_add_pd(y, _mm512_cmp_pd_mask(err, err, _CMP_ORD_Q), y, err);
 #endif
         VX_ST(o + i, k, y);
@@ -870,34 +849,41 @@ typedef struct {
     __mmask8 mj[3];
 } VN(vx_soa_idx);
 
+/* The permute of one output vector: lane l takes element pos[l] of source
+ * vector src[l] (0, 1 or 2) -- a two-source permute of sources 0 and 1,
+ * then a masked one-source permute of source 2. */
+VX_ATTR void VN(vx_perm3)(const int *src, const int *pos, __m512i *i1, __m512i *i2,
+                          __mmask8 *m2)
+{
+    long long a[8], b[8];
+    unsigned m = 0;
+    for (int l = 0; l < 8; l++) {
+        a[l] = src[l] == 0 ? pos[l] : (src[l] == 1 ? 8 + pos[l] : 0);
+        b[l] = pos[l];
+        if (src[l] == 2) m |= 1u << l;
+    }
+    *i1 = _mm512_loadu_si512(a);
+    *i2 = _mm512_loadu_si512(b);
+    *m2 = (__mmask8)m;
+}
+
 VX_ATTR VN(vx_soa_idx) VN(vx_soa_make)(int N)
 {
     VN(vx_soa_idx) t;
-    for (int c = 0; c < N; c++) {
-        long long a[8], b[8];
-        unsigned m = 0;
+    int src[8], pos[8];
+    for (int c = 0; c < N; c++) {       /* component c of row r: element N r + c */
         for (int r = 0; r < 8; r++) {
-            int e = N * r + c, src = e / 8, pos = e % 8;
-            a[r] = src == 0 ? pos : (src == 1 ? 8 + pos : 0);
-            b[r] = pos;
-            if (src == 2) m |= 1u << r;
+            src[r] = (N * r + c) / 8;
+            pos[r] = (N * r + c) % 8;
         }
-        t.s1[c] = _mm512_loadu_si512(a);
-        t.s2[c] = _mm512_loadu_si512(b);
-        t.m2[c] = (__mmask8)m;
+        VN(vx_perm3)(src, pos, &t.s1[c], &t.s2[c], &t.m2[c]);
     }
-    for (int o = 0; o < N; o++) {
-        long long a[8], b[8];
-        unsigned m = 0;
+    for (int o = 0; o < N; o++) {       /* element 8 o + l: component e % N of row e / N */
         for (int l = 0; l < 8; l++) {
-            int e = 8 * o + l, comp = e % N, r = e / N;
-            a[l] = comp == 0 ? r : (comp == 1 ? 8 + r : 0);
-            b[l] = r;
-            if (comp == 2) m |= 1u << l;
+            src[l] = (8 * o + l) % N;
+            pos[l] = (8 * o + l) / N;
         }
-        t.j1[o] = _mm512_loadu_si512(a);
-        t.j2[o] = _mm512_loadu_si512(b);
-        t.mj[o] = (__mmask8)m;
+        VN(vx_perm3)(src, pos, &t.j1[o], &t.j2[o], &t.mj[o]);
     }
     return t;
 }

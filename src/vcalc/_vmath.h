@@ -45,6 +45,7 @@
 #ifndef VCALC_VMATH_H
 #define VCALC_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -131,6 +132,15 @@ VC_INLINE double vc_exp_f(double x)
     p = p * r + 0x1.000000a1fd6a7p+0;
     p = p * r + 1.0;
     return p * vc_pow2(kd);
+}
+
+/* Add a chunk's sum s to a running sum with Neumaier's compensation (the
+ * chunked sums of the reduction kernels). */
+VC_INLINE void vc_neumaier_add(double *total, double *comp, double s)
+{
+    double t = *total + s;
+    *comp += fabs(*total) >= fabs(s) ? (*total - t) + s : (s - t) + *total;
+    *total = t;
 }
 
 /* log1p(u) for finite u >= 0. */
