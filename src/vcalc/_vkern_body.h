@@ -757,8 +757,8 @@ VATTR static void VN(qf_n##N)(const double *restrict S,                      \
 }
 
 VQF_FIXED(1)
-VQF_FIXED(2)
 #if !VK_AVX512
+VQF_FIXED(2)
 VQF_FIXED(3)
 #endif
 VQF_FIXED(4)
@@ -1004,10 +1004,15 @@ VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
 {
     switch (n) {
     case 1: VN(qf_n1)(S, X, B, v, G); break;
-    /* n = 2 stays on the portable kernel on the AVX-512 path too: measured
-     * faster there with B = 2e6 rows (4.7-5.0 ms against 5.9-6.3 ms for
-     * the permute kernel, medians of 21). */
+#if VK_AVX512
+    /* n = 2: the portable kernel as compiled for AVX2 -- gcc's AVX-512
+     * vectorisation of it, and a permute kernel like n = 3's, both measured
+     * slower with B = 2e6 rows (medians of 21: 5.1-5.6 ms for this one,
+     * 6.6-6.8 and 5.9-6.3 ms for those). */
+    case 2: VN_AVX2(qf_n2)(S, X, B, v, G); break;
+#else
     case 2: VN(qf_n2)(S, X, B, v, G); break;
+#endif
 #if VK_AVX512
     case 3: VN(vx_qf3)(S, X, B, v, G); break;
 #else

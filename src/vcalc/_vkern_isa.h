@@ -11,6 +11,7 @@
 #define VFB_REDUCE vk_fbr_d
 #define VFB_ROWS vk_fbe_d
 #define VN(x) VK_CAT(vk_##x, d, VISA)
+#define VN_AVX2(x) VK_CAT(vk_##x, d, avx2)
 #include "_vkern_body.h"
 #undef VT
 #undef VDOUBLE
@@ -18,6 +19,7 @@
 #undef VFB_REDUCE
 #undef VFB_ROWS
 #undef VN
+#undef VN_AVX2
 
 #define VT float
 #define VDOUBLE 0
@@ -25,6 +27,7 @@
 #define VFB_REDUCE vk_fbr_f
 #define VFB_ROWS vk_fbe_f
 #define VN(x) VK_CAT(vk_##x, f, VISA)
+#define VN_AVX2(x) VK_CAT(vk_##x, f, avx2)
 #include "_vkern_body.h"
 #undef VT
 #undef VDOUBLE
@@ -32,6 +35,7 @@
 #undef VFB_REDUCE
 #undef VFB_ROWS
 #undef VN
+#undef VN_AVX2
 
 #undef VK_CAT
 #undef VK_CAT_
