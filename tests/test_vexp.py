@@ -383,3 +383,43 @@ def test_short_row_groups_of_eight_match_reference(n, rows, dtype):
             want = getattr(reference, name)(a, axis=-1)
         err, problems = _selfcheck.compare(got, want)
         assert not problems, (name, problems)
+
+
+@pytest.mark.parametrize("name", ["logsumexp", "log_softmax", "softmax"])
+@pytest.mark.parametrize(
+    "top", [0.0, 1e4, 65536.0, -65536.0, 65600.0, -70000.0, 4.294968e9, -1e30, 3e38]
+)
+def test_float_rows_on_both_sides_of_the_raised_clamp(name, top):
+    # On the AVX-512 path a float row with |max| <= 2^16 has its elements
+    # raised to max - 150 before the exp; beyond that, max - 150 can round
+    # to max, and the differences are clamped instead.  Both, with elements
+    # far below the maximum, -inf, ties, and each side's rounding of x - m.
+    from vcalc import _selfcheck, reference
+
+    rng = np.random.default_rng(3)
+    n = 300
+    a = np.empty((6, n), dtype=np.float32)
+    spread = max(abs(top) * 1e-6, 1.0)
+    big = float(np.finfo(np.float32).max)
+    for r in range(6):
+        row = top - np.abs(rng.standard_normal(n)) * spread * (1, 5, 30, 200, 1e4, 1e8)[r]
+        a[r] = np.clip(row, -big, big)
+    a[:, 7] = top  # a maximum in every row
+    a[1, 100:104] = top  # and ties
+    a[2, 50] = -np.inf
+    a[3, 60:80] = -3e38
+    got = getattr(vcalc, name)(a, axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = getattr(reference, name)(a, axis=-1)
+    err, problems = _selfcheck.compare(got, want)
+    assert not problems, (name, top, problems)
+    if name == "logsumexp":
+        # independent of the reference: a row of two maxima, one element
+        # one below and the rest negligible
+        b = np.full((1, n), np.float32(top), dtype=np.float32)
+        b[0, 2:] = -np.inf
+        b[0, 2] = np.float32(top) - np.float32(1.0)
+        b[0, 3:40] = np.float32(top) - np.float32(max(2000.0, abs(top) * 1e-3))
+        t32 = np.float64(np.float32(top))
+        exact = t32 + np.log(2.0 + np.exp(np.float64(b[0, 2]) - t32))
+        assert float(vcalc.logsumexp(b, axis=-1)[0]) == pytest.approx(exact, rel=3e-7, abs=1e-6)

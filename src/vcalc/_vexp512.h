@@ -150,10 +150,11 @@ VX_ATTR __m512d vx_exp_pd_f(__m512d x, const vx_tab_pd *tb, double e2)
     return _mm512_scalef_pd(y, k);
 }
 
-/* exp(x + xlo) * 2^e2 for float, in float arithmetic, x clamped to
- * [lo, 89]; xlo (|xlo| <= ulp(x)/2, or 0) is added to the reduced
- * argument: the low part of an x that was itself rounded. */
-VX_ATTR __m512 vx_exp_ps_x(__m512 x, __m512 xlo, float lo, float e2, int has_lo)
+/* exp(x + xlo) * 2^e2 for float, in float arithmetic, for x in
+ * [-152, 89] (or NaN: NaN out), no clamp; xlo (|xlo| <= ulp(x)/2, or 0)
+ * is added to the reduced argument: the low part of an x that was itself
+ * rounded. */
+VX_ATTR __m512 vx_exp_ps_core(__m512 x, __m512 xlo, float e2, int has_lo)
 {
     const __m512 thi = _mm512_set_ps(
         0x1.ea4afap+0f, 0x1.d5818ep+0f, 0x1.c199bep+0f, 0x1.ae89fap+0f,
@@ -166,15 +167,10 @@ VX_ATTR __m512 vx_exp_ps_x(__m512 x, __m512 xlo, float lo, float e2, int has_lo)
         -0x1.5bd5ecp-27f, -0x1.593abcp-25f, 0x1.824684p-25f, 0x1.4636e2p-25f,
         0x1.ceac48p-25f, -0x1.c15742p-27f, 0x1.9f3122p-25f, 0.0f);
     const __m512 shifter = _mm512_set1_ps(0x1.8p23f);
-    /* where x is clamped its low part means nothing (and may be large) */
-    if (has_lo)
-        xlo = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(lo), _CMP_GE_OQ), xlo);
-    x = _mm512_max_ps(_mm512_set1_ps(lo), x);
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
     __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps((float)(16.0 * VC_LOG2E)), shifter);
     __m512 kn = _mm512_sub_ps(t, shifter);
     /* ln2/16 = C_hi + C_lo, C_hi with 12 trailing zero bits: kN C_hi
-     * exact for |kN| < 2^12 (here |kN| <= 2400). */
+     * exact for |kN| < 2^12 (here |kN| <= 3510). */
     __m512 r = _mm512_fnmadd_ps(kn, _mm512_set1_ps(0x1.62e4p-5f), x);
     r = _mm512_fnmadd_ps(kn, _mm512_set1_ps(0x1.7f7d1cp-24f), r);
     if (has_lo)
@@ -189,54 +185,83 @@ VX_ATTR __m512 vx_exp_ps_x(__m512 x, __m512 xlo, float lo, float e2, int has_lo)
     return _mm512_scalef_ps(y, _mm512_fmadd_ps(kn, _mm512_set1_ps(0.0625f), _mm512_set1_ps(e2)));
 }
 
-/* exp(x) for float. */
+/* exp(x) for float, any x: clamped to [-104, 89] first (NaN passes both
+ * clamps: vmaxps and vminps return their second operand when either is
+ * NaN). */
 VX_ATTR __m512 vx_exp_ps(__m512 x)
 {
-    return vx_exp_ps_x(x, _mm512_setzero_ps(), -104.0f, 0.0f, 0);
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
+    return vx_exp_ps_core(x, _mm512_setzero_ps(), 0.0f, 0);
 }
 
 /* The rest of a float row (see VN(rest) in _vkern_body.h: the sum of
  * exp(x - m) 2^64 over the non-maximal elements, scaled back, plus the
  * number of maxima - 1; with `e`, the terms stored there), in 16 float
- * lanes.  x - m is rounded to float, so its rounding error (TwoSum, exact
- * in float) goes into the reduced argument; it is NaN only where x - m is
- * -inf, and dropped there.  exp(d) 2^64 is a normal float down to d = -131
- * and exactly 0 below d = -150 (clamp): a float result cannot tell.  The
- * terms are summed in double, by chunks with Neumaier's compensation.
- * pf: prefetch that many elements ahead (what the caller reads next). */
+ * lanes.  d = x - m is rounded to float, so its rounding error (TwoSum,
+ * exact in float) goes into the reduced argument.  d must reach the exp in
+ * [-152, 0] (or NaN): below -150, exp(d) 2^64 is exactly 0 in float
+ * anyway.  With |m| <= 2^16 (`raised`, the common case) x itself is first
+ * raised to m - 150, which needs one vmaxps: d then lies in [-150.01, 0]
+ * and its error is finite, -inf included; NaN passes (vmaxps returns its
+ * second operand).  Otherwise m - 150 may round to m, and d is clamped
+ * instead, its error zeroed where it was (there it may be huge, or NaN for
+ * x = -inf).  exp(d) 2^64 is a normal float down to d = -131.  The terms
+ * are summed in double, by chunks with Neumaier's compensation; the lanes
+ * added are those not equal to m (NaN included), counted in a vector. */
+VX_ATTR void vx_rest_ps_chunk(const float *x, Py_ssize_t n, __m512 vm, float *e,
+                              Py_ssize_t pf, int raised, __m512d *s, __m512d *s2,
+                              __m512i *added)
+{
+    const __m512 nvm = _mm512_sub_ps(_mm512_setzero_ps(), vm);
+    const __m512 lo = raised ? _mm512_sub_ps(vm, _mm512_set1_ps(150.0f))
+                             : _mm512_set1_ps(-150.0f);
+    for (Py_ssize_t i = 0; i < n; i += 16) {
+        Py_ssize_t left = n - i;
+        __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        __m512 xi = _mm512_maskz_loadu_ps(k, x + i);
+        _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+        if (raised)
+            xi = _mm512_max_ps(lo, xi);
+        __m512 d = _mm512_sub_ps(xi, vm);
+        __m512 z = _mm512_sub_ps(d, xi);
+        __m512 err = _mm512_add_ps(_mm512_sub_ps(xi, _mm512_sub_ps(d, z)),
+                                   _mm512_sub_ps(nvm, z));
+        if (!raised) {
+            err = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, lo, _CMP_GE_OQ), err);
+            d = _mm512_max_ps(lo, d);
+        }
+        __m512 t = vx_exp_ps_core(d, err, 64.0f, 1);
+        if (e)
+            _mm512_mask_storeu_ps(e + i, k, t);
+        __mmask16 add = _mm512_mask_cmp_ps_mask(k, xi, vm, _CMP_NEQ_UQ);
+        *added = _mm512_mask_sub_epi32(*added, add, *added, _mm512_set1_epi32(-1));
+        __m512d tl = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
+        __m512d th = _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1));
+        *s = _mm512_mask_add_pd(*s, (__mmask8)add, *s, tl);
+        *s2 = _mm512_mask_add_pd(*s2, (__mmask8)(add >> 8), *s2, th);
+    }
+}
+
+/* pf: prefetch that many elements ahead (what the caller reads next). */
 VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_ssize_t pf)
 {
-    const __m512 vm = _mm512_set1_ps((float)m), nvm = _mm512_set1_ps(-(float)m);
+    const __m512 vm = _mm512_set1_ps((float)m);
+    const int raised = m >= -65536.0 && m <= 65536.0;
     double total = 0.0, comp = 0.0;
-    long long ties = 0;
+    __m512i added = _mm512_setzero_si512();
     for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {
-        Py_ssize_t i1 = n - i0 < 256 ? n : i0 + 256;
+        Py_ssize_t len = n - i0 < 256 ? n - i0 : 256;
         /* two sums: one chain of dependent adds per 16 lanes would bound
          * the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
-        for (Py_ssize_t i = i0; i < i1; i += 16) {
-            Py_ssize_t left = i1 - i;
-            __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-            __m512 xi = _mm512_maskz_loadu_ps(k, x + i);
-            _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-            __m512 d = _mm512_sub_ps(xi, vm);
-            __m512 z = _mm512_sub_ps(d, xi);
-            __m512 err = _mm512_add_ps(_mm512_sub_ps(xi, _mm512_sub_ps(d, z)),
-                                       _mm512_sub_ps(nvm, z));
-            err = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(err, err, _CMP_ORD_Q), err);
-            __m512 t = vx_exp_ps_x(d, err, -150.0f, 64.0f, 1);
-            if (e)
-                _mm512_mask_storeu_ps(e + i, k, t);
-            __mmask16 tie = _mm512_mask_cmp_ps_mask(k, xi, vm, _CMP_EQ_OQ);
-            __mmask16 add = (__mmask16)(k & ~tie);
-            __m512d tl = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
-            __m512d th = _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1));
-            s = _mm512_mask_add_pd(s, (__mmask8)add, s, tl);
-            s2 = _mm512_mask_add_pd(s2, (__mmask8)(add >> 8), s2, th);
-            ties += __builtin_popcount((unsigned)tie);
-        }
+        if (raised)
+            vx_rest_ps_chunk(x + i0, len, vm, e ? e + i0 : NULL, pf, 1, &s, &s2, &added);
+        else
+            vx_rest_ps_chunk(x + i0, len, vm, e ? e + i0 : NULL, pf, 0, &s, &s2, &added);
         vc_neumaier_add(&total, &comp, _mm512_reduce_add_pd(_mm512_add_pd(s, s2)));
     }
+    long long ties = (long long)n - (long long)_mm512_reduce_add_epi32(added);
     return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
 }
 
