@@ -51,7 +51,8 @@ def compare(fast: Any, ref: Any, scale: Any = None) -> tuple[float, list[str]]:
     fast, ref : scalar, ndarray or tuple of them
         The two results.
     scale : ndarray or tuple of ndarray, optional
-        The size each error is measured against (default: ``|ref|``).
+        The size each error is measured against (default: ``|ref|``, or the
+        smallest normal number of its dtype where ``|ref|`` is below it).
 
     Returns
     -------
@@ -85,11 +86,14 @@ def compare(fast: Any, ref: Any, scale: Any = None) -> tuple[float, list[str]]:
         if not fin.any():
             continue
         diff = np.abs(f[fin].astype(np.float64) - r[fin].astype(np.float64))
-        den = (
-            np.abs(r[fin].astype(np.float64))
-            if s is None
-            else np.broadcast_to(np.abs(np.asarray(s, dtype=np.float64)), r.shape)[fin]
-        )
+        if s is None:
+            # relative error, measured no finer than the smallest normal
+            # number: a subnormal result one ulp (2^-149 for float32) off is
+            # not 1e-5 relative wrong
+            tiny = float(np.finfo(r.dtype).tiny) if r.dtype.kind in "fc" else 0.0
+            den = np.maximum(np.abs(r[fin].astype(np.float64)), tiny)
+        else:
+            den = np.broadcast_to(np.abs(np.asarray(s, dtype=np.float64)), r.shape)[fin]
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.where(diff == 0, 0.0, diff / den)
         err = np.where(np.isnan(err), np.inf, err)

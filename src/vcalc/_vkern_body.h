@@ -488,40 +488,63 @@ VATTR static void VN(scan_gather)(const VT *restrict x, Py_ssize_t nb, Py_ssize_
 }
 #undef VX_GATHER
 
-/* o = exp(x - m) inv over one row (softmax of a short row; TwoSum-corrected
- * for double data as in VN(rest)); inv = 2^-64 / sum. */
-VATTR static void VN(vx_softmax_row)(const VT *restrict x, VT *restrict o, Py_ssize_t n,
-                                     double m, double inv)
+/* A block of nb short rows (n <= VSHORT), flat: 8 consecutive elements a
+ * step, whichever rows they fall in, each lane's row constants a[r] and
+ * c[r] brought in by vpermpd from the 8 entries starting at the step's
+ * first row (8 elements span at most 5 rows of n >= 2).  The permute index
+ * depends only on where the step starts in its row, which repeats every
+ * P = n / gcd(n, 8) steps (8 P elements, 8 P / n rows): a table of P index
+ * vectors and first rows, built once, so that no step waits on the last.
+ * Per row, two masked vector steps (10 elements in 16 lanes) and their
+ * constants cost more than this.
+ *   softmax (logsm = 0):  o = exp(x - a) c, a the row's max and c =
+ *       2^-64 / sum (TwoSum-corrected for double data, as in VN(rest));
+ *   log_softmax:          o = (x - a) - c, c the log of the sum (see
+ *       VN(log_softmax_elem)).
+ * a and c must be readable to index nb + 7 (what lies past nb is read but
+ * not used).  Edge-case rows get whatever the step computes; the caller
+ * overwrites them. */
+VATTR static void VN(vx_flat2)(const VT *restrict x, VT *restrict o, Py_ssize_t nb,
+                               Py_ssize_t n, const double *a, const double *c, int logsm)
 {
-    vx_tab_pd tb = vx_tab_pd_make();
-    const __m512d vm = _mm512_set1_pd(m), vi = _mm512_set1_pd(inv);
-    for (Py_ssize_t i = 0; i < n; i += 8) {
-        __mmask8 k = VX_MASK8(n - i);
-        __m512d xi = VX_LD(k, x + i);
-        __m512d d = _mm512_sub_pd(xi, vm);
-        __m512d t = VX_EXP64(d);
-#if VDOUBLE
-        t = VN(vx_corr)(xi, vm, d, t);
-#endif
-        VX_ST(o + i, k, _mm512_mul_pd(t, vi));
+    __m512i tab[VSHORT];
+    Py_ssize_t first[VSHORT];
+    Py_ssize_t g = n % 8 == 0 ? 8 : (n % 4 == 0 ? 4 : (n % 2 == 0 ? 2 : 1));
+    Py_ssize_t P = n / g, rows = 8 * P / n;
+    for (Py_ssize_t i = 0; i < P; i++) {
+        Py_ssize_t e0 = 8 * i;
+        long long v[8];
+        for (int l = 0; l < 8; l++)
+            v[l] = (long long)((e0 + l) / n - e0 / n);
+        tab[i] = _mm512_loadu_si512((const void *)v);
+        first[i] = e0 / n;
     }
-}
-
-/* o = (x - m) - l over one row (log_softmax; see VN(log_softmax_elem)). */
-VATTR static void VN(vx_log_softmax_row)(const VT *restrict x, VT *restrict o,
-                                         Py_ssize_t n, double m, double l)
-{
-    const __m512d vm = _mm512_set1_pd(m), vl = _mm512_set1_pd(l);
-    for (Py_ssize_t i = 0; i < n; i += 8) {
-        __mmask8 k = VX_MASK8(n - i);
-        __m512d xi = VX_LD(k, x + i);
-        __m512d d = _mm512_sub_pd(xi, vm);
-        __m512d y = _mm512_sub_pd(d, vl);
+    vx_tab_pd tb = vx_tab_pd_make();
+    const Py_ssize_t total = nb * n;
+    for (Py_ssize_t p0 = 0, r0 = 0; p0 < total; p0 += 8 * P, r0 += rows) {
+        for (Py_ssize_t i = 0; i < P && p0 + 8 * i < total; i++) {
+            Py_ssize_t p = p0 + 8 * i, r = r0 + first[i];
+            __mmask8 k = VX_MASK8(total - p);
+            __m512d xi = VX_LD(k, x + p);
+            __m512d va = _mm512_permutexvar_pd(tab[i], _mm512_loadu_pd(a + r));
+            __m512d vc = _mm512_permutexvar_pd(tab[i], _mm512_loadu_pd(c + r));
+            __m512d d = _mm512_sub_pd(xi, va);
+            __m512d y;
+            if (logsm) {
+                y = _mm512_sub_pd(d, vc);
 #if VDOUBLE
-        __m512d err = VN(vx_twosum_err)(xi, vm, d);
-        y = _mm512_mask_add_pd(y, _mm512_cmp_pd_mask(err, err, _CMP_ORD_Q), y, err);
+                __m512d err = VN(vx_twosum_err)(xi, va, d);
+                y = _mm512_mask_add_pd(y, _mm512_cmp_pd_mask(err, err, _CMP_ORD_Q), y, err);
 #endif
-        VX_ST(o + i, k, y);
+            } else {
+                __m512d t = VX_EXP64(d);
+#if VDOUBLE
+                t = VN(vx_corr)(xi, va, d, t);
+#endif
+                y = _mm512_mul_pd(t, vc);
+            }
+            VX_ST(o + p, k, y);
+        }
     }
 }
 #endif /* VK_AVX512 */
@@ -564,8 +587,12 @@ VATTR static void VN(logsumexp)(const VT *restrict x, VT *restrict out,
 VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
                               Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK], w[VFLAT], w2[VFLAT];
+    /* 8 entries past a block: read (not used) by VN(vx_flat2) */
+    double m[VBLOCK + 8], rest[VBLOCK], w[VFLAT], w2[VFLAT];
     unsigned char special[VBLOCK];
+#if VK_AVX512
+    double inv[VBLOCK + 8];
+#endif
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
         Py_ssize_t nb = nrow - r0 < step ? nrow - r0 : step;
@@ -573,13 +600,15 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
 #if VK_AVX512
         if (isshort) {
             VN(scan_gather)(x + r0 * n, nb, n, m, rest, special);
-            for (Py_ssize_t b = 0; b < nb; b++) {
+#pragma omp simd
+            for (Py_ssize_t b = 0; b < nb; b++)
+                inv[b] = 0x1p-64 / (1.0 + rest[b]);
+            for (int l = 0; l < 8; l++)
+                m[nb + l] = inv[nb + l] = 0.0;
+            VN(vx_flat2)(x + r0 * n, out + r0 * n, nb, n, m, inv, 0);
+            for (Py_ssize_t b = 0; b < nb; b++)
                 if (special[b])
                     fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
-                else
-                    VN(vx_softmax_row)(x + (r0 + b) * n, out + (r0 + b) * n, n,
-                                       m[b], 0x1p-64 / (1.0 + rest[b]));
-            }
             continue;
         }
 #endif
@@ -641,7 +670,8 @@ VC_INLINE double VN(log_softmax_elem)(double xi, double m, double l)
 VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                                   Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
-    double m[VBLOCK], rest[VBLOCK], l[VBLOCK], w[VFLAT], w2[VFLAT];
+    /* 8 entries past a block: read (not used) by VN(vx_flat2) */
+    double m[VBLOCK + 8], rest[VBLOCK], l[VBLOCK + 8], w[VFLAT], w2[VFLAT];
     unsigned char special[VBLOCK];
     Py_ssize_t step = VN(block_rows)(n);
     for (Py_ssize_t r0 = 0; r0 < nrow; r0 += step) {
@@ -652,13 +682,12 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
             l[b] = vc_log1p(rest[b]);
 #if VK_AVX512
         if (n <= VSHORT) {
-            for (Py_ssize_t b = 0; b < nb; b++) {
+            for (int j = 0; j < 8; j++)
+                m[nb + j] = l[nb + j] = 0.0;
+            VN(vx_flat2)(x + r0 * n, out + r0 * n, nb, n, m, l, 1);
+            for (Py_ssize_t b = 0; b < nb; b++)
                 if (special[b])
                     fb(x + (r0 + b) * n, out + (r0 + b) * n, n);
-                else
-                    VN(vx_log_softmax_row)(x + (r0 + b) * n, out + (r0 + b) * n, n,
-                                           m[b], l[b]);
-            }
             continue;
         }
 #endif
