@@ -206,20 +206,20 @@ static inline Py_ssize_t VN(block_rows)(Py_ssize_t n)
     return b < 1 ? 1 : (b > VBLOCK ? VBLOCK : b);
 }
 
-/* A row longer than VLBLK elements, when only its sum is wanted
- * (logsumexp, log_softmax): block by block, the max then the sum of each
- * block while it is in L2 (the row is read from memory once, not twice),
- * the blocks combined as they come: with the running (M, R) meaning a sum
- * e^M (1 + R) and a block's (mb, rb) meaning e^mb (1 + rb),
+/* A row longer than VLBLK elements: block by block, the max then the sum
+ * of each block while it is in L2 (the row is read from memory once, not
+ * twice), the blocks combined as they come: with the running (M, R)
+ * meaning a sum e^M (1 + R) and a block's (mb, rb) meaning e^mb (1 + rb),
  *   mb > M:  R = rb + (1 + R) e^(M - mb), M = mb;   else R += (1 + rb) e^(mb - M).
  * R stays the sum of the terms other than one maximal term, each rounded a
  * few times more than unblocked, so log1p(R) keeps its precision.  A block
  * whose max is not finite (inf, NaN first, or all -inf) sends the row to
- * the edge-case path. */
+ * the edge-case path.  With `e` (softmax), each block's terms
+ * exp(x - mb) 2^64 are written there and its max to mbs[block]. */
 #define VLBLK 16384
 
 VATTR static double VN(rest_blocked)(const VT *restrict x, Py_ssize_t n, double *mout,
-                                     int *sp)
+                                     int *sp, VT *restrict e, double *restrict mbs)
 {
     double M = 0.0, R = 0.0;
     for (Py_ssize_t j0 = 0; j0 < n; j0 += VLBLK) {
@@ -229,11 +229,14 @@ VATTR static double VN(rest_blocked)(const VT *restrict x, Py_ssize_t n, double 
             *sp = 1;
             return 0.0;
         }
-        double rb = VN(rest)(x + j0, len, mb, NULL, len);
+        /* prefetch: the next block, which the next max reads */
+        double rb = VN(rest)(x + j0, len, mb, e ? e + j0 : NULL, len);
         if (!(rb >= 0.0)) {
             *sp = 1;
             return 0.0;
         }
+        if (e)
+            mbs[j0 / VLBLK] = mb;
         if (j0 == 0) {
             M = mb;
             R = rb;
@@ -246,6 +249,41 @@ VATTR static double VN(rest_blocked)(const VT *restrict x, Py_ssize_t n, double 
     }
     *mout = M;
     return R;
+}
+
+/* The softmax of one row longer than VLBLK elements, in two passes rather
+ * than three: the blocked pass above leaves each block's terms scaled by
+ * its own maximum, and one pass scales them by f = e^(mb - M) / (1 + R)
+ * (mb - M TwoSum-corrected as the terms are) and 2^-64, in that order, so
+ * that the result is rounded into the subnormal range only by the last
+ * factor.  Returns 0 when done; 1 when a block has no finite maximum or
+ * holds a NaN, or the row has more than VLBLK_MAX blocks: then the caller
+ * runs the unblocked passes, which tell an edge-case row from a row with
+ * one block of -inf. */
+#define VLBLK_MAX 4096
+
+VATTR static int VN(softmax_blocked)(const VT *restrict x, VT *restrict o, Py_ssize_t n)
+{
+    double mbs[VLBLK_MAX];
+    if ((n + VLBLK - 1) / VLBLK > VLBLK_MAX)
+        return 1;
+    int sp = 0;
+    double M = 0.0, R = VN(rest_blocked)(x, n, &M, &sp, o, mbs);
+    if (sp)
+        return 1;
+    double inv = 1.0 / (1.0 + R);
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += VLBLK) {
+        Py_ssize_t len = n - j0 < VLBLK ? n - j0 : VLBLK;
+        double mb = mbs[j0 / VLBLK], d = mb - M, z = d - mb;
+        double err = (mb - (d - z)) + (-M - z);
+        double f = vc_exp(d);
+        f = (f + f * err) * inv;
+        VT *ob = o + j0;
+#pragma omp simd
+        for (Py_ssize_t i = 0; i < len; i++)
+            ob[i] = (VT)(((double)ob[i] * f) * 0x1p-64);
+    }
+    return 0;
 }
 
 /* Scan a block of nb long rows: maxima, rests, which rows are edge cases;
@@ -261,7 +299,7 @@ VATTR static void VN(scan_long)(const VT *restrict x, Py_ssize_t nb,
     if (!e && n > VLBLK) {
         for (Py_ssize_t b = 0; b < nb; b++) {
             int sp = 0;
-            double mb = 0.0, r = VN(rest_blocked)(x + b * n, n, &mb, &sp);
+            double mb = 0.0, r = VN(rest_blocked)(x + b * n, n, &mb, &sp, NULL, NULL);
             m[b] = sp ? 0.0 : mb;
             rest[b] = sp ? 0.0 : r;
             special[b] = (unsigned char)sp;
@@ -612,6 +650,8 @@ VATTR static void VN(softmax)(const VT *restrict x, VT *restrict out,
             continue;
         }
 #endif
+        if (n > VLBLK && !VN(softmax_blocked)(x + r0 * n, out + r0 * n, n))
+            continue;       /* (then nb = 1) */
         VN(scan)(x + r0 * n, nb, n, m, rest, special, w, out + r0 * n);
         if (n <= 16) {
             /* Rows this short are scaled in one flat loop too, each row's
