@@ -8,8 +8,8 @@ Usage (from the repository root, on a quiet machine)::
 
 It calls :func:`vcalc._bench.run` (the runner of ``python -m vcalc bench``:
 each implementation is checked against vcalc's reference, then all of a
-case's implementations are timed in interleaved rounds and their medians
-compared), echoes its tables as they come, and writes a Markdown file with
+case's implementations are timed in interleaved rounds, in a new order each
+round, and their medians compared), echoes its tables as they come, and writes a Markdown file with
 the date, the exact command, the machine and build details and the ratio
 tables.  ``--only`` keeps the cases whose "family label" contains one of the
 ``;``-separated substrings (to try the script on a few cases); the file then
@@ -111,9 +111,11 @@ def main(argv=None):
         "Every implementation's output was checked against vcalc's NumPy reference "
         "(`vcalc.reference`) before it was timed"
         + ("." if ok else "; **some did not match** (MISMATCH lines below)."),
-        f"Timing: medians of interleaved rounds, {0.2 if args.quick else 1.0:g} s per case, "
+        f"Timing: medians of interleaved rounds (a new order each round), "
+        f"{0.2 if args.quick else 1.0:g} s per case, "
         "one thread for vcalc and torch (except in the threads table). Ratios above 1: vcalc "
-        "is faster; `vcalc/np.exp` is vcalc's time over the limit's.",
+        "is faster; `vcalc/np.exp` is vcalc's time over the limit's, `vcalc/np.exp(a)` over "
+        "that of np.exp allocating its result, as softmax and log_softmax do.",
         "",
         "## Machine",
         "",

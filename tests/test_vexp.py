@@ -292,8 +292,32 @@ def test_show_config_names_the_path():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize(
     "n",
-    [1, 2, 3, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 100, 255, 256, 257, 4095, 4096, 4097,
-     16383, 16384, 16385, 40000],
+    [
+        1,
+        2,
+        3,
+        7,
+        8,
+        9,
+        15,
+        16,
+        17,
+        23,
+        24,
+        25,
+        31,
+        100,
+        255,
+        256,
+        257,
+        4095,
+        4096,
+        4097,
+        16383,
+        16384,
+        16385,
+        40000,
+    ],
 )
 def test_row_lengths_at_every_kernel_switch_match_reference(n, dtype):
     # Rows of n <= 16 take unrolled passes, n <= 24 the flat block path (on

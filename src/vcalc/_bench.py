@@ -6,7 +6,8 @@ version and writes ``benchmarks/RESULTS.md``).  It first prints the facts of
 the machine, then for each case checks that every implementation's output
 matches vcalc's NumPy reference (:mod:`vcalc.reference`), times each one
 (median of repeated runs, interleaved so that a change of machine load hits
-all of them alike) and prints one table per family: vcalc's time per call and
+all of them alike, in a new order each round so that none always runs right
+after the same one) and prints one table per family: vcalc's time per call and
 per element (or row), each peer's time as a multiple of vcalc's (above 1:
 vcalc is faster) and vcalc's time as a multiple of the limit where there is
 one.  A last table holds the targets of the performance issue, measured in
@@ -20,6 +21,10 @@ Families and peers:
   on the CPU with one thread (when importable; the tensor shares the array's
   memory and is made once, outside the timing) and the limit
   ``np.exp(a, out=b)``: it computes as many exponentials, and is not checked.
+  softmax and log_softmax also show vcalc's time over ``np.exp(a)``, which
+  allocates its result as they do: timed between peers that free large
+  temporaries, a new array of 1e6 elements can cost as much as the
+  exponentials (fresh pages, zeroed by the kernel).
 * ``exp``: vcalc's vectorised exp (``vcalc._kernels.vexp``) against
   ``np.exp(x, out=y)``, checked entry by entry (relative difference at most
   4e-16 for float64, 2e-7 for float32).
@@ -197,8 +202,16 @@ def _median_times(impls: dict[str, Callable[..., Any]], budget: float) -> dict[s
     samples: dict[str, list[float]] = {name: [] for name in impls}
     deadline = time.perf_counter() + budget
     rounds = 0
+    # A new order each round: what runs just before a call matters (a peer
+    # that frees large temporaries leaves the next large allocation fresh
+    # pages to fault in, and evicts the caches), so no implementation may
+    # always follow the same one.
+    order = np.random.default_rng(12345)
+    names = list(impls)
     while rounds < 5 or (time.perf_counter() < deadline and rounds < 200):
-        for name, fn in impls.items():
+        for i in order.permutation(len(names)):
+            name = names[i]
+            fn = impls[name]
             k = calls[name]
             t0 = time.perf_counter()
             for _ in range(k):
@@ -327,17 +340,25 @@ def _reduction_cases(rng: np.random.Generator) -> Iterator[Case]:
             if torch is not None:
                 impls["torch"] = _torch_reduction(torch, name, torch.from_numpy(a))
             impls["np.exp"] = lambda a=a, out=out: np.exp(a, out=out)
+            # softmax and log_softmax return a new array of a's size, as
+            # np.exp(a) does: its time shows what the allocation (fresh
+            # pages, when the peers' frees gave memory back) adds to the limit
+            alloc = name != "logsumexp"
+            if alloc:
+                impls["np.exp(a)"] = lambda a=a: np.exp(a)
             yield Case(
                 name,
                 f"{dtype} {shape}",
                 impls,
                 lambda a=a, name=name: getattr(reference, name)(a, axis=-1),
                 1e-10 if dtype == "float64" else 2e-5,
-                {"np.exp"},
+                {"np.exp", "np.exp(a)"},
                 "np.exp",
                 per=("elem", a.size),
                 key=("reduction", name, dtype, shape),
                 peer_rtol=1e-4 if dtype == "float64" else 1e-3,
+                side={"np.exp(a)"} if alloc else set(),
+                extras={"vcalc/np.exp(a)": ("vcalc", "np.exp(a)")} if alloc else {},
             )
 
 
