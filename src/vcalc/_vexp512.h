@@ -195,6 +195,28 @@ VX_ATTR __m512 vx_exp_ps(__m512 x)
     return vx_exp_ps_core(x, _mm512_setzero_ps(), 0.0f, 0);
 }
 
+/* How many elements to take first, masked, so that the loads after them
+ * are aligned to 64 bytes: a load that straddles two cache lines costs
+ * about twice as much (measured: logsumexp of a float64 row of 1e5, 0.54
+ * ns/element from an aligned address, 0.65 from NumPy's usual 16 bytes
+ * past one).  Only rows of VX_ALIGN_MIN elements or more: on shorter rows
+ * the extra step costs more than it saves. */
+#define VX_ALIGN_MIN 512
+
+VX_ATTR Py_ssize_t vx_align_head_to(const void *p, size_t item, Py_ssize_t n, size_t vec)
+{
+    size_t mis = (size_t)p & (vec - 1);
+    if (n < VX_ALIGN_MIN || mis == 0 || mis % item)
+        return 0;
+    return (Py_ssize_t)((vec - mis) / item);
+}
+
+/* for loads of 64 bytes */
+VX_ATTR Py_ssize_t vx_align_head(const void *p, size_t item, Py_ssize_t n)
+{
+    return vx_align_head_to(p, item, n, 64);
+}
+
 /* The rest of a float row (see VN(rest) in _vkern_body.h: the sum of
  * exp(x - m) 2^64 over the non-maximal elements, scaled back, plus the
  * number of maxima - 1; with `e`, the terms stored there), in 16 float
@@ -250,8 +272,9 @@ VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_s
     const int raised = m >= -65536.0 && m <= 65536.0;
     double total = 0.0, comp = 0.0;
     __m512i added = _mm512_setzero_si512();
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += 256) {
-        Py_ssize_t len = n - i0 < 256 ? n - i0 : 256;
+    Py_ssize_t h = vx_align_head(x, sizeof(float), n);
+    for (Py_ssize_t i0 = 0, len; i0 < n; i0 += len) {
+        len = i0 == 0 && h ? h : (n - i0 < 256 ? n - i0 : 256);
         /* two sums: one chain of dependent adds per 16 lanes would bound
          * the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
@@ -273,7 +296,11 @@ VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_s
 VX_ATTR double NAME(const T *x, Py_ssize_t n)                                \
 {                                                                            \
     V m0 = SET1(x[0]), m1 = m0, m2 = m0, m3 = m0;                            \
-    Py_ssize_t i = 0;                                                        \
+    Py_ssize_t i = vx_align_head(x, sizeof(T), n);                           \
+    if (i) {                                                                 \
+        MT k = (MT)((1u << i) - 1u);                                         \
+        m0 = MMAX(m0, k, MLOAD(k, x), m0);                                   \
+    }                                                                        \
     for (; i + 4 * W <= n; i += 4 * W) {                                     \
         m0 = MAX(LOAD(x + i), m0);                                           \
         m1 = MAX(LOAD(x + i + W), m1);                                       \

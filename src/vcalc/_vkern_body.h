@@ -83,6 +83,24 @@ VX_ATTR __m512d VN(vx_corr)(__m512d xi, __m512d mi, __m512d d, __m512d t)
     return _mm512_mask_add_pd(t, _mm512_cmp_pd_mask(c, c, _CMP_ORD_Q), t, c);
 }
 
+/* o = (o f) g over a row (the last pass of VN(softmax_blocked)), in steps
+ * of 8: a masked first step of h elements so that the loads and stores
+ * after it are aligned (see vx_align_head; 8 floats are 32 bytes), then
+ * full steps, the last one masked. */
+VATTR static void VN(vx_scale2)(VT *restrict o, Py_ssize_t n, double f, double g)
+{
+    const __m512d vf = _mm512_set1_pd(f), vg = _mm512_set1_pd(g);
+    Py_ssize_t i = vx_align_head_to(o, sizeof(VT), n, 8 * sizeof(VT));
+    if (i) {
+        __mmask8 k = (__mmask8)((1u << i) - 1u);
+        VX_ST(o, k, _mm512_mul_pd(_mm512_mul_pd(VX_LD(k, o), vf), vg));
+    }
+    for (; i < n; i += 8) {
+        __mmask8 k = VX_MASK8(n - i);
+        VX_ST(o + i, k, _mm512_mul_pd(_mm512_mul_pd(VX_LD(k, o + i), vf), vg));
+    }
+}
+
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                              VT *restrict e, Py_ssize_t pf)
 {
@@ -94,8 +112,9 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
     const __m512d vm = _mm512_set1_pd(m);
     double total = 0.0, comp = 0.0;
     long long ties = 0;
-    for (Py_ssize_t i0 = 0; i0 < n; i0 += VCHUNK) {
-        Py_ssize_t i1 = n - i0 < VCHUNK ? n : i0 + VCHUNK;
+    Py_ssize_t h = vx_align_head(x, sizeof(VT), n);
+    for (Py_ssize_t i0 = 0, i1; i0 < n; i0 = i1) {
+        i1 = i0 == 0 && h ? h : (n - i0 < VCHUNK ? n : i0 + VCHUNK);
         /* two sums, alternating: one chain of dependent adds would bound
          * the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
@@ -279,9 +298,13 @@ VATTR static int VN(softmax_blocked)(const VT *restrict x, VT *restrict o, Py_ss
         double f = vc_exp(d);
         f = (f + f * err) * inv;
         VT *ob = o + j0;
+#if VK_AVX512
+        VN(vx_scale2)(ob, len, f, 0x1p-64);
+#else
 #pragma omp simd
         for (Py_ssize_t i = 0; i < len; i++)
             ob[i] = (VT)(((double)ob[i] * f) * 0x1p-64);
+#endif
     }
     return 0;
 }
