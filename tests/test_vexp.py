@@ -450,3 +450,29 @@ def test_float_rows_on_both_sides_of_the_raised_clamp(name, top):
         t32 = np.float64(np.float32(top))
         exact = t32 + np.log(2.0 + np.exp(np.float64(b[0, 2]) - t32))
         assert float(vcalc.logsumexp(b, axis=-1)[0]) == pytest.approx(exact, rel=3e-7, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [511, 512, 600, 20000])
+def test_rows_starting_anywhere_in_a_cache_line(n, dtype):
+    # Rows of 512 or more elements start with a masked step up to the next
+    # 64-byte boundary: a row starting at each element offset in a line,
+    # with the maximum and an edge value inside that first step.
+    from vcalc import _selfcheck, reference
+
+    item = np.dtype(dtype).itemsize
+    rng = np.random.default_rng(n)
+    buf = np.empty(n * item + 256, dtype=np.uint8)
+    base = (-buf.ctypes.data) % 64
+    for off in range(64 // item):
+        start = base + off * item
+        a = buf[start : start + n * item].view(dtype).reshape(1, n)
+        assert a.ctypes.data % 64 == off * item
+        a[...] = rng.standard_normal((1, n)) * 20
+        a[0, min(off, 3)] = 80.0  # the maximum, inside the first step when off < 4
+        a[0, 1] = -np.inf
+        for name in ("softmax", "log_softmax", "logsumexp"):
+            got = getattr(vcalc, name)(a, axis=-1)
+            want = getattr(reference, name)(a, axis=-1)
+            err, problems = _selfcheck.compare(got, want)
+            assert not problems, (name, off, problems)
