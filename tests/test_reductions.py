@@ -528,3 +528,32 @@ def test_out_of_range_axis_of_any_size_is_named(backend, name):
     for axis in (2, -3, 2**40, -(2**70)):
         with pytest.raises(ValueError, match="axis"):
             getattr(vcalc, name)(np.ones((2, 3)), axis=axis)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps > 1e-18, reason="needs an extended longdouble")
+def test_signed_weights_that_nearly_cancel_within_the_conditioned_bound(backend):
+    # log|sum b e^a| with weights of both signs: the sum's terms cancel to a
+    # part in 1e6 .. 1e12, so no method does better than eps times the
+    # condition number sum |b| e^a / |sum b e^a| in absolute terms.  Against
+    # long double, vcalc stays within a few of those.
+    rng = np.random.default_rng(11)
+    rows, n = 200, 64
+    a = rng.standard_normal((rows, n)) * 3
+    b = rng.uniform(-1, 1, (rows, n))
+    # make each row's weighted sum nearly vanish: adjust the weight of its
+    # largest term so that the rest cancels it to a chosen fraction
+    j = np.argmax(a, axis=1)
+    frac = 10.0 ** -rng.uniform(6, 12, rows)
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    rest = (b * e).sum(axis=1) - b[np.arange(rows), j] * e[np.arange(rows), j]
+    b[np.arange(rows), j] = -rest * (1 + frac) / e[np.arange(rows), j]
+    got, sign = vcalc.logsumexp(a, axis=1, b=b, return_sign=True)
+    al, bl = a.astype(np.longdouble), b.astype(np.longdouble)
+    s = (bl * np.exp(al)).sum(axis=1)
+    exact = np.log(np.abs(s))
+    cond = (np.abs(bl) * np.exp(al)).sum(axis=1) / np.abs(s)
+    assert float(cond.min()) > 1e5  # the rows do cancel
+    eps = np.finfo(np.float64).eps
+    bound = 8 * eps * cond + 4 * eps * np.abs(exact)
+    assert np.all(np.abs(got - exact) <= bound), float(np.max(np.abs(got - exact) / bound))
+    np.testing.assert_array_equal(sign, np.sign(s).astype(np.float64))

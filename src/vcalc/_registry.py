@@ -184,6 +184,30 @@ def _qf_scale(case: Case, ref_out: Any) -> Any:
     return value, grad
 
 
+def _lse_scale(case: Case, ref_out: Any) -> Any:
+    """Errors of a logsumexp with signed weights, against |result| + cond.
+
+    log|sum b e^a| is computed from a sum whose terms nearly cancel when the
+    weights have both signs: its absolute error is then eps times the
+    condition number sum |b| e^a / |sum b e^a|, however it is computed (the
+    kernel and the reference round differently).  Elsewhere, |result|.
+    """
+    b = case.kwargs.get("b")
+    if b is None or not np.any(np.asarray(b) < 0):
+        return None
+    a = np.asarray(case.args[0], dtype=np.float64)
+    w = np.asarray(b, dtype=np.float64)
+    axis = case.kwargs.get("axis")
+    with np.errstate(all="ignore"):
+        m = np.max(np.where(np.isfinite(a), a, -np.inf), axis=axis, keepdims=True)
+        e = np.exp(a - np.where(np.isfinite(m), m, 0.0))
+        cond = np.sum(np.abs(w) * e, axis=axis) / np.abs(np.sum(w * e, axis=axis))
+    cond = np.where(np.isfinite(cond), cond, 0.0)
+    value = ref_out[0] if isinstance(ref_out, tuple) else ref_out
+    scale = np.abs(np.asarray(value, dtype=np.float64)) + cond
+    return (scale, None) if isinstance(ref_out, tuple) else scale
+
+
 def _qf_value_scale(case: Case, ref_out: Any) -> Any:
     return _qf_scale(case, ref_out)[0]
 
@@ -366,6 +390,7 @@ REGISTRY: dict[str, Entry] = {
             _reductions.logsumexp,
             reference.logsumexp,
             lambda rng: _reduction_cases(rng, weights=True),
+            _lse_scale,
         ),
         Entry(
             "softmax",
