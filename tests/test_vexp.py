@@ -392,10 +392,11 @@ def test_blocked_long_rows_match_reference(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n", range(2, 25))
+@pytest.mark.parametrize("n", [*range(2, 25), 25, 100, 256])
 @pytest.mark.parametrize("rows", [1, 7, 8, 9, 17, 511, 513])
 def test_short_row_groups_of_eight_match_reference(n, rows, dtype):
-    # Short rows are reduced 8 at a time on the AVX-512 path: partial groups,
+    # Short rows are reduced 8 at a time on the AVX-512 path (and float rows
+    # of up to 256 have their sums finished 8 at a time): partial groups,
     # and an edge-case row in each lane position, against the reference.
     # Their softmax and log_softmax are then written 8 elements a step across
     # rows, with a table of steps that repeats every n / gcd(n, 8) steps:

@@ -288,6 +288,62 @@ VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_s
     return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
 }
 
+/* The 8 horizontal sums of p[0..8), as one vector (lane r: the sum of
+ * p[r]), by a transpose-and-add tree: 12 shuffles and 7 adds, not 8
+ * horizontal reductions. */
+VX_ATTR __m512d vx_rowsum8_pd(const __m512d *p)
+{
+    __m512d t[4];
+    for (int k = 0; k < 4; k++)
+        t[k] = _mm512_add_pd(_mm512_unpacklo_pd(p[2 * k], p[2 * k + 1]),
+                             _mm512_unpackhi_pd(p[2 * k], p[2 * k + 1]));
+    const __m512i lo2 = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i hi2 = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    __m512d u0 = _mm512_add_pd(_mm512_permutex2var_pd(t[0], lo2, t[1]),
+                               _mm512_permutex2var_pd(t[0], hi2, t[1]));
+    __m512d u1 = _mm512_add_pd(_mm512_permutex2var_pd(t[2], lo2, t[3]),
+                               _mm512_permutex2var_pd(t[2], hi2, t[3]));
+    const __m512i lo4 = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512i hi4 = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+    return _mm512_add_pd(_mm512_permutex2var_pd(u0, lo4, u1),
+                         _mm512_permutex2var_pd(u0, hi4, u1));
+}
+
+/* VN(rest) of 8 rows (nr <= 8 of them real) of n <= VX_REST8_MAX floats,
+ * one chunk each: each row's sum and count of lanes added as in
+ * vx_rest_ps, then the 8 rows' horizontal sums in one tree
+ * (vx_rowsum8_pd) -- on rows of ~100 the per-row reductions cost about as
+ * much as a quarter of the row's exponentials.  A row whose max is not
+ * finite is summed against 0 (its sum means nothing; the caller sends it to
+ * the edge-case path). */
+#define VX_REST8_MAX 256
+
+VX_ATTR void vx_rest8_ps(const float *x, Py_ssize_t n, Py_ssize_t nr, const double *m,
+                         float *e, Py_ssize_t pf, double *rest)
+{
+    __m512d S[8], C[8];
+    for (Py_ssize_t r = 0; r < 8; r++) {
+        S[r] = C[r] = _mm512_setzero_pd();
+        if (r >= nr)
+            continue;
+        double mr = m[r] > -HUGE_VAL && m[r] < HUGE_VAL ? m[r] : 0.0;
+        const __m512 vm = _mm512_set1_ps((float)mr);
+        __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
+        __m512i added = _mm512_setzero_si512();
+        if (mr >= -65536.0 && mr <= 65536.0)
+            vx_rest_ps_chunk(x + r * n, n, vm, e ? e + r * n : NULL, pf, 1, &s, &s2, &added);
+        else
+            vx_rest_ps_chunk(x + r * n, n, vm, e ? e + r * n : NULL, pf, 0, &s, &s2, &added);
+        S[r] = _mm512_add_pd(s, s2);
+        C[r] = _mm512_cvtepi32_pd(_mm256_add_epi32(_mm512_castsi512_si256(added),
+                                                   _mm512_extracti64x4_epi64(added, 1)));
+    }
+    __m512d ties = _mm512_sub_pd(_mm512_set1_pd((double)n), vx_rowsum8_pd(C));
+    __m512d r = _mm512_fmadd_pd(vx_rowsum8_pd(S), _mm512_set1_pd(0x1p-64),
+                                _mm512_sub_pd(ties, _mm512_set1_pd(1.0)));
+    _mm512_mask_storeu_pd(rest, (__mmask8)((1u << nr) - 1u), r);
+}
+
 /* Largest element of x[0..n), n >= 1, NaN ignored unless x[0] is NaN
  * (then NaN): the semantics of the portable m = x[i] > m ? x[i] : m, since
  * vmaxpd returns its second operand when either is NaN.  Four running

@@ -331,6 +331,21 @@ VATTR static void VN(scan_long)(const VT *restrict x, Py_ssize_t nb,
     }
     for (Py_ssize_t b = 0; b < nb; b++)
         m[b] = VN(rowmax)(x + b * n, n);
+#if VK_AVX512 && !VDOUBLE
+    if (n <= VX_REST8_MAX) {
+        /* 8 rows' sums at a time (see vx_rest8_ps); prefetch as below */
+        for (Py_ssize_t b0 = 0; b0 < nb; b0 += 8)
+            vx_rest8_ps(x + b0 * n, n, nb - b0 < 8 ? nb - b0 : 8, m + b0,
+                        e ? e + b0 * n : NULL, nb * n, rest + b0);
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            int sp = !(m[b] > -HUGE_VAL && m[b] < HUGE_VAL) || !(rest[b] >= 0.0);
+            m[b] = sp ? 0.0 : m[b];
+            rest[b] = sp ? 0.0 : rest[b];
+            special[b] = (unsigned char)sp;
+        }
+        return;
+    }
+#endif
     for (Py_ssize_t b = 0; b < nb; b++) {
         const VT *row = x + b * n;
         double mb = m[b];
@@ -875,24 +890,6 @@ VQF_FIXED(8)   /* the AVX-512 path has its own, VN(vx_qf8) */
  * instead of 8 horizontal reductions.  A last partial block of rows is
  * copied into a zero-padded 8 x 8 tile, so that every row goes through the
  * same operations: value-only, gradient-only and both agree bit for bit. */
-VATTR static __m512d VN(vx_rowsum8)(const __m512d *p)
-{
-    __m512d t[4];
-    for (int k = 0; k < 4; k++)
-        t[k] = _mm512_add_pd(_mm512_unpacklo_pd(p[2 * k], p[2 * k + 1]),
-                             _mm512_unpackhi_pd(p[2 * k], p[2 * k + 1]));
-    const __m512i lo2 = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
-    const __m512i hi2 = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
-    __m512d u0 = _mm512_add_pd(_mm512_permutex2var_pd(t[0], lo2, t[1]),
-                               _mm512_permutex2var_pd(t[0], hi2, t[1]));
-    __m512d u1 = _mm512_add_pd(_mm512_permutex2var_pd(t[2], lo2, t[3]),
-                               _mm512_permutex2var_pd(t[2], hi2, t[3]));
-    const __m512i lo4 = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
-    const __m512i hi4 = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
-    return _mm512_add_pd(_mm512_permutex2var_pd(u0, lo4, u1),
-                         _mm512_permutex2var_pd(u0, hi4, u1));
-}
-
 VATTR static void VN(vx_qf8_block)(const __m512d *c, const VT *restrict X,
                                    VT *restrict v, VT *restrict G)
 {
@@ -923,7 +920,7 @@ VATTR static void VN(vx_qf8_block)(const __m512d *c, const VT *restrict X,
         p[q] = _mm512_mul_pd(xv, g);
     }
     if (v) {
-        __m512d val = _mm512_mul_pd(VN(vx_rowsum8)(p), _mm512_set1_pd(0.5));
+        __m512d val = _mm512_mul_pd(vx_rowsum8_pd(p), _mm512_set1_pd(0.5));
 #if VDOUBLE
         _mm512_storeu_pd(v, val);
 #else
