@@ -13,6 +13,8 @@ multiple of the result.  Every comparison below therefore allows
 squares), where ``tol`` is 1e-12 for float64.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -23,7 +25,7 @@ from hypothesis.extra import numpy as hnp
 import vcalc
 from vcalc import reference
 
-NS = [1, 2, 3, 5, 8, 17]
+NS = [1, 2, 3, 5, 8, 9, 12, 16, 17]  # 9: the first n that goes to BLAS
 
 # (A's batch shape, X's batch shape): shared A, matching batches, the
 # matmul-style broadcast (3, 1) x (4,) -> (3, 4), a single x, a single x
@@ -167,8 +169,8 @@ def test_quadratic_form_scalar_result_is_numpy_scalar(backend):
 
 @pytest.mark.parametrize("a_batch,x_batch", BROADCASTS)
 def test_value_and_grad_equals_separate_calls(backend, rng, a_batch, x_batch):
-    for dtype in (np.float64, np.float32):
-        A, X = make_qf(rng, a_batch, x_batch, 7, dtype)
+    for dtype, n in itertools.product((np.float64, np.float32), (7, 9, 16)):
+        A, X = make_qf(rng, a_batch, x_batch, n, dtype)
         v, g = vcalc.quadratic_form_value_and_grad(A, X)
         np.testing.assert_array_equal(v, vcalc.quadratic_form(A, X))
         np.testing.assert_array_equal(g, vcalc.quadratic_form_grad(A, X))

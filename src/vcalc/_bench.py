@@ -39,7 +39,7 @@ Families and peers:
   and the floor (a plain loop making the same calls of f).
 
 BLAS (NumPy's matmul, used by NumPy, by the torch peer and by vcalc's
-quadratic forms for n >= 16) runs with however many threads NumPy's BLAS
+quadratic forms for n >= 9) runs with however many threads NumPy's BLAS
 uses; vcalc's own kernels and torch run on one thread except in the
 ``threads`` family.
 """

@@ -93,8 +93,10 @@ def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
 # costs 2 B n^2 flops that BLAS runs near the machine's peak, and a fused
 # kernel finishes the values.  Below it, the vectorised kernels of
 # ``_vkern.h`` (n fixed at compile time for n <= 8) beat the BLAS call's
-# fixed costs and its extra passes over G.
-_BLAS_MIN_N = 16
+# fixed costs and its extra passes over G.  For 9 <= n <= 15 the kernels'
+# general loop (not vectorised across rows) took 22-24 ms for value and
+# gradient at B n = 4e6, BLAS and the row-dot kernel 6.1-6.9 ms (measured).
+_BLAS_MIN_N = 9
 
 
 def _run_shared(
@@ -109,7 +111,7 @@ def _run_shared(
     Both come from ``g = S x`` with ``S = A + A^T`` (``2 A`` when `symmetric`)
     formed once in double, and ``v = x . g / 2`` (= x^T A x): so the value,
     the gradient and both together agree bit for bit.  float32 data are
-    computed in double too (BLAS in double for n >= 16) and rounded once.
+    computed in double too (BLAS in double for n >= 9) and rounded once.
     """
     a = np.asarray(A, dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -237,7 +239,7 @@ def quadratic_form(A: ArrayLike, X: ArrayLike) -> Any:
     each value is :math:`x \cdot (S x) / 2` -- the same sums as the
     gradient, so :func:`quadratic_form_value_and_grad` agrees with this
     function bit for bit.  For n <= 8 the kernel is specialised to n and
-    vectorised across rows; from n = 16 on, :math:`X S^\top` is one BLAS
+    vectorised across rows; from n = 9 on, :math:`X S^\top` is one BLAS
     matrix product (``numpy.matmul``, in double; it uses the threads of
     NumPy's BLAS) and a fused kernel finishes the dot products.
 
