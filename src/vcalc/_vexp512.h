@@ -265,11 +265,21 @@ VX_ATTR void vx_rest_ps_chunk(const float *x, Py_ssize_t n, __m512 vm, float *e,
     }
 }
 
+/* One chunk against the row max m, with the `raised` choice made for m
+ * once and passed on as a constant (so the chunk loop has no branch on it). */
+VX_ATTR void vx_rest_ps_span(const float *x, Py_ssize_t n, double m, float *e, Py_ssize_t pf,
+                             __m512d *s, __m512d *s2, __m512i *added)
+{
+    const __m512 vm = _mm512_set1_ps((float)m);
+    if (m >= -65536.0 && m <= 65536.0)
+        vx_rest_ps_chunk(x, n, vm, e, pf, 1, s, s2, added);
+    else
+        vx_rest_ps_chunk(x, n, vm, e, pf, 0, s, s2, added);
+}
+
 /* pf: prefetch that many elements ahead (what the caller reads next). */
 VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_ssize_t pf)
 {
-    const __m512 vm = _mm512_set1_ps((float)m);
-    const int raised = m >= -65536.0 && m <= 65536.0;
     double total = 0.0, comp = 0.0;
     __m512i added = _mm512_setzero_si512();
     Py_ssize_t h = vx_align_head(x, sizeof(float), n);
@@ -278,10 +288,7 @@ VX_ATTR double vx_rest_ps(const float *x, Py_ssize_t n, double m, float *e, Py_s
         /* two sums: one chain of dependent adds per 16 lanes would bound
          * the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
-        if (raised)
-            vx_rest_ps_chunk(x + i0, len, vm, e ? e + i0 : NULL, pf, 1, &s, &s2, &added);
-        else
-            vx_rest_ps_chunk(x + i0, len, vm, e ? e + i0 : NULL, pf, 0, &s, &s2, &added);
+        vx_rest_ps_span(x + i0, len, m, e ? e + i0 : NULL, pf, &s, &s2, &added);
         vc_neumaier_add(&total, &comp, _mm512_reduce_add_pd(_mm512_add_pd(s, s2)));
     }
     long long ties = (long long)n - (long long)_mm512_reduce_add_epi32(added);
@@ -327,13 +334,9 @@ VX_ATTR void vx_rest8_ps(const float *x, Py_ssize_t n, Py_ssize_t nr, const doub
         if (r >= nr)
             continue;
         double mr = m[r] > -HUGE_VAL && m[r] < HUGE_VAL ? m[r] : 0.0;
-        const __m512 vm = _mm512_set1_ps((float)mr);
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
         __m512i added = _mm512_setzero_si512();
-        if (mr >= -65536.0 && mr <= 65536.0)
-            vx_rest_ps_chunk(x + r * n, n, vm, e ? e + r * n : NULL, pf, 1, &s, &s2, &added);
-        else
-            vx_rest_ps_chunk(x + r * n, n, vm, e ? e + r * n : NULL, pf, 0, &s, &s2, &added);
+        vx_rest_ps_span(x + r * n, n, mr, e ? e + r * n : NULL, pf, &s, &s2, &added);
         S[r] = _mm512_add_pd(s, s2);
         C[r] = _mm512_cvtepi32_pd(_mm256_add_epi32(_mm512_castsi512_si256(added),
                                                    _mm512_extracti64x4_epi64(added, 1)));

@@ -1150,8 +1150,7 @@ VATTR static void VN(rowdot_half)(const VT *restrict X, const VT *restrict G,
         __m512d val = _mm512_mul_pd(vx_rowsum8_pd(P), _mm512_set1_pd(0.5));
         VX_ST(v + r0, (__mmask8)((1u << nr) - 1u), val);
     }
-    return;
-#endif
+#else
     for (Py_ssize_t r = 0; r < B; r++) {
         const VT *x = X + r * n, *g = G + r * n;
         double val = 0.0;
@@ -1160,6 +1159,7 @@ VATTR static void VN(rowdot_half)(const VT *restrict X, const VT *restrict G,
             val += (double)x[j] * (double)g[j];
         v[r] = (VT)(0.5 * val);
     }
+#endif
 }
 
 #if VK_AVX512
