@@ -96,11 +96,12 @@ def test_threaded_reductions_equal_serial(shape, dtype):
 
 
 @requires_ext
-@pytest.mark.parametrize("n", [2, 3, 8, 12])
-def test_threaded_quadratic_forms_equal_serial(n):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [2, 3, 8, 12, 17, 40])
+def test_threaded_quadratic_forms_equal_serial(n, dtype):
     rng = np.random.default_rng(n)
-    A = rng.standard_normal((n, n))
-    X = rng.standard_normal((100_003, n))
+    A = rng.standard_normal((n, n)).astype(dtype)
+    X = rng.standard_normal((100_003, n)).astype(dtype)
     v1, g1 = vcalc.quadratic_form_value_and_grad(A, X)
     with vcalc.num_threads(2):
         v2, g2 = vcalc.quadratic_form_value_and_grad(A, X)

@@ -25,7 +25,10 @@ from hypothesis.extra import numpy as hnp
 import vcalc
 from vcalc import reference
 
-NS = [1, 2, 3, 5, 8, 9, 12, 16, 17]  # 9: the first n that goes to BLAS
+# n = 8 and 9 on either side of the unrolled kernels; on the AVX-512 path 9-64
+# run one vectorised pass (16/17, 32/33 and 64/65: the widths at which its
+# vectors and the float64 BLAS route change), above that BLAS.
+NS = [1, 2, 3, 5, 8, 9, 12, 16, 17, 33, 65]
 
 # (A's batch shape, X's batch shape): shared A, matching batches, the
 # matmul-style broadcast (3, 1) x (4,) -> (3, 4), a single x, a single x
@@ -169,11 +172,50 @@ def test_quadratic_form_scalar_result_is_numpy_scalar(backend):
 
 @pytest.mark.parametrize("a_batch,x_batch", BROADCASTS)
 def test_value_and_grad_equals_separate_calls(backend, rng, a_batch, x_batch):
-    for dtype, n in itertools.product((np.float64, np.float32), (7, 9, 16)):
+    for dtype, n in itertools.product((np.float64, np.float32), (7, 9, 16, 17, 33, 65)):
         A, X = make_qf(rng, a_batch, x_batch, n, dtype)
         v, g = vcalc.quadratic_form_value_and_grad(A, X)
         np.testing.assert_array_equal(v, vcalc.quadratic_form(A, X))
         np.testing.assert_array_equal(g, vcalc.quadratic_form_grad(A, X))
+
+
+# Every vector width of the shared-matrix kernel (n = 8 v + 1 .. 8 v + 8 for
+# v = 1..7 is v + 1 vectors), the float64 BLAS route above n = 32 and the
+# float32 one above 64 (in chunks: 2100 rows of 65 are three), full and
+# partial blocks of 8 rows.
+SHARED_NS = [9, 13, 16, 17, 24, 25, 31, 32, 33, 40, 41, 48, 49, 56, 57, 63, 64, 65, 80]
+
+
+def assert_rounded_once(got, want, bound, dtype, n):
+    """`got` (of `dtype`) is `want` rounded once, after a sum in double.
+
+    Allowed: the double sums' error, (4 n + 8) eps64 * bound, plus for
+    float32 one float32 ulp of the result -- far tighter than a sum in
+    float32 would be (about n eps32 * bound).
+    """
+    assert got.dtype == dtype and got.shape == want.shape
+    err = np.abs(got.astype(np.float64) - want)
+    one_ulp = np.finfo(dtype).eps if dtype == np.float32 else 0.0
+    allowed = (4 * n + 8) * np.finfo(np.float64).eps * bound + one_ulp * np.abs(want)
+    assert np.all(err <= allowed), float(np.max(err / (allowed + 1e-300)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", SHARED_NS)
+def test_shared_matrix_every_width(backend, rng, dtype, n):
+    for B in (1, 7, 11, 47) + ((2100,) if n >= 65 else ()):
+        A = rng.standard_normal((n, n)).astype(dtype)
+        X = (rng.standard_normal((B, n)) * 4).astype(dtype)
+        value, grad, vb, gb = qf_closed(A, X)
+        v, g = vcalc.quadratic_form_value_and_grad(A, X)
+        assert_rounded_once(v, value, vb, dtype, n)
+        assert_rounded_once(g, grad, gb, dtype, n)
+        np.testing.assert_array_equal(vcalc.quadratic_form(A, X), v)
+        np.testing.assert_array_equal(vcalc.quadratic_form_grad(A, X), g)
+        S = (A + A.T).astype(dtype)
+        gs = vcalc.quadratic_form_grad(S, X, symmetric=True)
+        want = 2 * np.einsum("ij,bj->bi", S.astype(np.float64), X.astype(np.float64))
+        assert_rounded_once(gs, want, 2 * gb, dtype, n)
 
 
 @pytest.mark.parametrize("a_batch", [(), (4,), (2, 3)])
@@ -530,7 +572,9 @@ class TestBackendsAgree:
 @st.composite
 def qf_problems(draw, max_abs=1e3, dtypes=(np.float32, np.float64), x_max_abs=None):
     dtype = draw(st.sampled_from(dtypes))
-    n = draw(st.integers(0, 5))
+    # mostly small n (the unrolled kernels, and where edge cases are dense),
+    # sometimes the vectorised widths and the BLAS routes
+    n = draw(st.one_of(st.integers(0, 5), st.sampled_from([9, 16, 17, 33, 65])))
     shapes = draw(
         hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
     )

@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     class KernelsAPI:
         build_info = staticmethod(_kernels.build_info)
         simd_path = staticmethod(_kernels.simd_path)
+        qf_direct_max_n = staticmethod(_kernels.qf_direct_max_n)
         logsumexp_rows = staticmethod(_kernels.logsumexp_rows)
         logsumexp_rows_weighted = staticmethod(_kernels.logsumexp_rows_weighted)
         reduce_fast = staticmethod(_kernels.reduce_fast)

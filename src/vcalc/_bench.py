@@ -39,9 +39,10 @@ Families and peers:
   and the floor (a plain loop making the same calls of f).
 
 BLAS (NumPy's matmul, used by NumPy, by the torch peer and by vcalc's
-quadratic forms for n >= 9) runs with however many threads NumPy's BLAS
-uses; vcalc's own kernels and torch run on one thread except in the
-``threads`` family.
+quadratic forms above its one-pass kernel: n > 32 for float64 and n > 64
+for float32 on the AVX-512 path, n > 8 elsewhere) runs with however many
+threads NumPy's BLAS uses; vcalc's own kernels and torch run on one thread
+except in the ``threads`` family.
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ def _check(case: Case) -> list[str]:
 #: Shapes of the reductions; the last one (1000 elements) shows the cost of a call.
 REDUCTION_SHAPES = ((1, 1_000_000), (10_000, 100), (100_000, 10), (10, 100))
 #: n of the quadratic forms, each with B = 4_000_000 // n rows.
-QUADRATIC_N = (2, 3, 8, 16, 64)
+QUADRATIC_N = (2, 3, 8, 16, 32, 64)
 
 
 def _np_softmax(a: np.ndarray) -> np.ndarray:

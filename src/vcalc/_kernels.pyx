@@ -99,6 +99,7 @@ cdef extern from "_vkern.h" nogil:
         void (*qf_f)(const double*, const float*, Py_ssize_t, Py_ssize_t, float*, float*) noexcept nogil
         void (*rowdot_half_d)(const double*, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
         void (*rowdot_half_f)(const float*, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+        Py_ssize_t qf_direct_max
     const vk_table* vk_select(const char* cap)
     int vk_cpu_level()
 
@@ -128,6 +129,15 @@ def build_info():
 def simd_path():
     """The name of the kernel path in use (see ``_vkern.h``)."""
     return _vk.name.decode()
+
+
+def qf_direct_max_n():
+    """The largest n that :func:`quadratic_form_small` runs in one vectorised pass.
+
+    Above it that function still works (a plain loop), but the caller should
+    form ``G = X S^T`` with BLAS and finish with :func:`rowdot_half`.
+    """
+    return _vk.qf_direct_max
 
 
 cdef inline int _teams(Py_ssize_t nrow, Py_ssize_t n, int n_threads) noexcept nogil:

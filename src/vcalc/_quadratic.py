@@ -89,14 +89,29 @@ def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(idx, batch).reshape(-1))
 
 
-# From this n on, a shared matrix goes to BLAS (``numpy.matmul``): G = X S^T
-# costs 2 B n^2 flops that BLAS runs near the machine's peak, and a fused
-# kernel finishes the values.  Below it, the vectorised kernels of
-# ``_vkern.h`` (n fixed at compile time for n <= 8) beat the BLAS call's
-# fixed costs and its extra passes over G.  For 9 <= n <= 15 the kernels'
-# general loop (not vectorised across rows) took 22-24 ms for value and
-# gradient at B n = 4e6, BLAS and the row-dot kernel 6.1-6.9 ms (measured).
-_BLAS_MIN_N = 9
+# How a shared matrix is applied.  Up to ``k.qf_direct_max_n()`` (8, or 64
+# on the AVX-512 path) one kernel pass forms g = S x and v = x . g / 2 per
+# row, S in L1: it reads X once and writes G once, and float32 rows are
+# widened in registers.  Above it, G = X S^T goes to BLAS (``numpy.matmul``)
+# and a row-dot kernel finishes the values: BLAS runs the 2 B n^2 flops near
+# the machine's peak (and on its own threads), but reads X twice and G
+# again.  Measured on one AVX-512 machine, B n = 4e6 (ms, value and
+# gradient / gradient only; BLAS on its 2 threads):
+#
+#   n                    9          16         32         64     (one run)
+#   kernel, float64   3.0 / 2.9  2.9 / 2.8  4.7 / 4.6  8.0 / 8.1
+#   BLAS,   float64   5.5 / 2.7  5.5 / 2.9  7.3 / 4.7 10.4 / 7.5
+#
+# so float64 takes the kernel up to n = 32 and BLAS above (gradient alone
+# is faster there on BLAS's threads).  float32 takes the kernel whenever it
+# can: the BLAS route computes in double, on double copies of X and G.
+_DIRECT_MAX_N_F64 = 32
+
+# float32 rows above the kernel's n go to BLAS in chunks of about this many
+# elements, through double buffers that stay in L2 and are reused: whole
+# double copies of X and G would be fresh pages on every call (measured at
+# 3.5-4.5 ms each for 32 MB, on top of the arithmetic).
+_F32_CHUNK_ELEMS = 1 << 16
 
 
 def _run_shared(
@@ -111,7 +126,7 @@ def _run_shared(
     Both come from ``g = S x`` with ``S = A + A^T`` (``2 A`` when `symmetric`)
     formed once in double, and ``v = x . g / 2`` (= x^T A x): so the value,
     the gradient and both together agree bit for bit.  float32 data are
-    computed in double too (BLAS in double for n >= 9) and rounded once.
+    computed in double too and rounded once.
     """
     a = np.asarray(A, dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -123,25 +138,40 @@ def _run_shared(
         return
     n = x.shape[1]
     k = _backend.kernels("_kernels")
-    if n < _BLAS_MIN_N:
+    direct = k.qf_direct_max_n()
+    if x.dtype == np.float64:
+        direct = min(direct, _DIRECT_MAX_N_F64)
+    if n <= direct:
         k.quadratic_form_small(S, x, value, grad, _backend.threads_for_kernel())
-        return
-    x64 = np.asarray(x, dtype=np.float64)
-    # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A is
-    # trusted, not known, to be symmetric).
-    if grad is not None and grad.dtype == np.float64:
-        G = np.matmul(x64, S.T, out=grad)
+    elif x.dtype == np.float64:
+        # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A is
+        # trusted, not known, to be symmetric).
+        G = np.matmul(x, S.T, out=grad) if grad is not None else np.matmul(x, S.T)
+        if value is not None:
+            k.rowdot_half(x, G, value)
     else:
-        G = np.matmul(x64, S.T)
+        _run_shared_chunked(S, x, value, grad)
+
+
+def _run_shared_chunked(
+    S: np.ndarray, x: np.ndarray, value: np.ndarray | None, grad: np.ndarray | None
+) -> None:
+    """:func:`_run_shared` for float32 rows above the kernel's n: BLAS in double, by chunks."""
+    B, n = x.shape
+    rows = max(1, _F32_CHUNK_ELEMS // n)
+    xb = np.empty((min(rows, B), n), np.float64)
+    gb = np.empty_like(xb)
+    vb = np.empty(xb.shape[0], np.float64)
+    k = _backend.kernels("_kernels")
+    for i in range(0, B, rows):
+        m = min(rows, B - i)
+        np.copyto(xb[:m], x[i : i + m])
+        np.matmul(xb[:m], S.T, out=gb[:m])
         if grad is not None:
-            grad[...] = G
-    if value is not None:
-        if value.dtype == np.float64:
-            k.rowdot_half(x64, G, value)
-        else:
-            v64 = np.empty(value.shape, np.float64)
-            k.rowdot_half(x64, G, v64)
-            value[...] = v64
+            grad[i : i + m] = gb[:m]
+        if value is not None:
+            k.rowdot_half(xb[:m], gb[:m], vb[:m])
+            value[i : i + m] = vb[:m]
 
 
 def _run_halved(
@@ -239,9 +269,11 @@ def quadratic_form(A: ArrayLike, X: ArrayLike) -> Any:
     each value is :math:`x \cdot (S x) / 2` -- the same sums as the
     gradient, so :func:`quadratic_form_value_and_grad` agrees with this
     function bit for bit.  For n <= 8 the kernel is specialised to n and
-    vectorised across rows; from n = 9 on, :math:`X S^\top` is one BLAS
-    matrix product (``numpy.matmul``, in double; it uses the threads of
-    NumPy's BLAS) and a fused kernel finishes the dot products.
+    vectorised across rows; on CPUs with AVX-512 one vectorised pass also
+    handles n <= 32 (float64) and n <= 64 (float32).  Above that,
+    :math:`X S^\top` is a BLAS matrix product (``numpy.matmul``, in double;
+    it uses the threads of NumPy's BLAS) and a fused kernel finishes the
+    dot products.
 
     Examples
     --------

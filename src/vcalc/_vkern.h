@@ -95,24 +95,27 @@ typedef struct {
     void (*qf_f)(const double *, const float *, Py_ssize_t, Py_ssize_t, float *, float *);
     void (*rowdot_half_d)(const double *, const double *, Py_ssize_t, Py_ssize_t, double *);
     void (*rowdot_half_f)(const float *, const float *, Py_ssize_t, Py_ssize_t, float *);
+    /* qf_d and qf_f handle n up to this in one pass (vectorised, S in L1);
+     * above it the caller forms G = X S^T with BLAS and calls rowdot_half */
+    Py_ssize_t qf_direct_max;
 } vk_table;
 
-#define VK_TABLE(isa, label)                                                  \
+#define VK_TABLE(isa, label, qf_max)                                          \
     { label, vk_exp_d_##isa, vk_exp_f_##isa, vk_logsumexp_d_##isa,             \
       vk_logsumexp_f_##isa, vk_softmax_d_##isa, vk_softmax_f_##isa,            \
       vk_log_softmax_d_##isa, vk_log_softmax_f_##isa, vk_qf_d_##isa,           \
-      vk_qf_f_##isa, vk_rowdot_half_d_##isa, vk_rowdot_half_f_##isa }
+      vk_qf_f_##isa, vk_rowdot_half_d_##isa, vk_rowdot_half_f_##isa, qf_max }
 
 #if VK_X86_DISPATCH
 static const vk_table vk_tables[3] = {
-    VK_TABLE(base, "baseline (SSE2)"),
-    VK_TABLE(avx2, "AVX2+FMA (x86-64-v3)"),
-    VK_TABLE(avx512, "AVX-512 (x86-64-v4)"),
+    VK_TABLE(base, "baseline (SSE2)", 8),
+    VK_TABLE(avx2, "AVX2+FMA (x86-64-v3)", 8),
+    VK_TABLE(avx512, "AVX-512 (x86-64-v4)", VX_QFM_MAX_N),
 };
 #elif defined(__aarch64__) || defined(_M_ARM64)
-static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (NEON)")};
+static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (NEON)", 8)};
 #else
-static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (portable C)")};
+static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (portable C)", 8)};
 #endif
 
 /* The best level this CPU runs: 0 base, 1 avx2, 2 avx512. */

@@ -1070,6 +1070,118 @@ VATTR static void VN(vx_qf8)(const double *restrict S, const VT *restrict X,
         if (v) memcpy(v + r, vt, (size_t)(B - r) * sizeof(VT));
     }
 }
+
+/* 9 <= n <= 64 on the AVX-512 path: g = S x_r as NV = ceil(n / 8) vectors,
+ * sum over j of column j of S (from a zero-padded copy in L1) times the
+ * broadcast x_rj, in order of j -- R rows at a time, so that each column
+ * load serves R rows and R * NV independent FMA chains hide the latency
+ * (R = 4 for NV = 2, 2 for NV = 3 or 4, 1 above).  The values of 8 rows,
+ * x_r . g lane-wise then one transpose-and-add tree, as for n = 8.  One
+ * pass over X and G: BLAS (G = X S^T) and a row-dot pass read X twice and
+ * G once more, and with float data need double copies of X and G.  A last
+ * partial block of rows goes through a zero-padded tile, so every row sees
+ * the same operations (value-only, gradient-only and both agree bit for
+ * bit). */
+VX_ATTR void VN(vx_qfm_rows)(const double *restrict c, int NV, int R,
+                             const double *restrict X, Py_ssize_t n, __mmask8 kt,
+                             VT *restrict G, __m512d *P)
+{
+    __m512d acc[4][8];
+    for (int q = 0; q < R; q++)
+        for (int p = 0; p < NV; p++)
+            acc[q][p] = _mm512_setzero_pd();
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const double *cj = c + j * 8 * NV;
+        __m512d cv[8];
+        for (int p = 0; p < NV; p++)
+            cv[p] = _mm512_load_pd(cj + 8 * p);
+        for (int q = 0; q < R; q++) {
+            __m512d xb = _mm512_set1_pd(X[q * n + j]);
+            for (int p = 0; p < NV; p++)
+                acc[q][p] = _mm512_fmadd_pd(cv[p], xb, acc[q][p]);
+        }
+    }
+    for (int q = 0; q < R; q++) {
+        __m512d s = _mm512_setzero_pd();
+        for (int p = 0; p < NV; p++) {
+            __mmask8 k = p == NV - 1 ? kt : (__mmask8)0xff;
+            if (G) VX_ST(G + q * n + 8 * p, k, acc[q][p]);
+            s = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(k, X + q * n + 8 * p), acc[q][p], s);
+        }
+        P[q] = s;
+    }
+}
+
+VX_ATTR void VN(vx_qfm_block)(const double *restrict c, int NV, const VT *restrict X,
+                              Py_ssize_t n, __mmask8 kt, VT *restrict v, VT *restrict G)
+{
+    __m512d P[8];
+#if VDOUBLE
+    const double *xd = X;
+#else
+    /* float data: the block's 8 n elements in double first (a tile in L1),
+     * not one conversion per broadcast */
+    double xd[8 * 64];
+    for (Py_ssize_t i = 0; i < 8 * n; i += 8)
+        _mm512_storeu_pd(xd + i, VX_LD(VX_MASK8(8 * n - i), X + i));
+#endif
+#define VX_QFM_ROWS(q, R) \
+    VN(vx_qfm_rows)(c, NV, R, xd + (q) * n, n, kt, G ? G + (q) * n : NULL, P + (q))
+    if (NV <= 2) {
+        VX_QFM_ROWS(0, 4); VX_QFM_ROWS(4, 4);
+    } else if (NV <= 3) {
+        VX_QFM_ROWS(0, 3); VX_QFM_ROWS(3, 3); VX_QFM_ROWS(6, 2);
+    } else {
+        VX_QFM_ROWS(0, 2); VX_QFM_ROWS(2, 2); VX_QFM_ROWS(4, 2); VX_QFM_ROWS(6, 2);
+    }
+#undef VX_QFM_ROWS
+    if (v) {
+        __m512d val = _mm512_mul_pd(vx_rowsum8_pd(P), _mm512_set1_pd(0.5));
+#if VDOUBLE
+        _mm512_storeu_pd(v, val);
+#else
+        _mm256_storeu_ps(v, _mm512_cvtpd_ps(val));
+#endif
+    }
+}
+
+VX_ATTR void VN(vx_qfm_nv)(const double *restrict c, int NV, const VT *restrict X,
+                           Py_ssize_t B, Py_ssize_t n, VT *restrict v, VT *restrict G)
+{
+    __mmask8 kt = VX_MASK8(n - 8 * (NV - 1));
+    Py_ssize_t r = 0;
+    for (; r + 8 <= B; r += 8)
+        VN(vx_qfm_block)(c, NV, X + r * n, n, kt, v ? v + r : NULL, G ? G + r * n : NULL);
+    if (r < B) {
+        VT xt[8 * 64] = {0}, gt[8 * 64], vt[8];
+        memcpy(xt, X + r * n, (size_t)((B - r) * n) * sizeof(VT));
+        VN(vx_qfm_block)(c, NV, xt, n, kt, vt, gt);
+        if (G) memcpy(G + r * n, gt, (size_t)((B - r) * n) * sizeof(VT));
+        if (v) memcpy(v + r, vt, (size_t)(B - r) * sizeof(VT));
+    }
+}
+
+#define VX_QFM_MAX_N 64
+
+VATTR static void VN(vx_qfm)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, Py_ssize_t n, VT *restrict v, VT *restrict G)
+{
+    /* c[j][i] = S[i][j], each column padded with zeros to 8 NV doubles. */
+    double c[VX_QFM_MAX_N * VX_QFM_MAX_N] __attribute__((aligned(64)));
+    int NV = (int)((n + 7) / 8);
+    for (Py_ssize_t j = 0; j < n; j++)
+        for (Py_ssize_t i = 0; i < 8 * NV; i++)
+            c[j * 8 * NV + i] = i < n ? S[i * n + j] : 0.0;
+    switch (NV) {
+    case 2: VN(vx_qfm_nv)(c, 2, X, B, n, v, G); break;
+    case 3: VN(vx_qfm_nv)(c, 3, X, B, n, v, G); break;
+    case 4: VN(vx_qfm_nv)(c, 4, X, B, n, v, G); break;
+    case 5: VN(vx_qfm_nv)(c, 5, X, B, n, v, G); break;
+    case 6: VN(vx_qfm_nv)(c, 6, X, B, n, v, G); break;
+    case 7: VN(vx_qfm_nv)(c, 7, X, B, n, v, G); break;
+    default: VN(vx_qfm_nv)(c, 8, X, B, n, v, G); break;
+    }
+}
 #endif /* VK_AVX512 */
 
 /* Any n: the same sums in the same order, with a runtime n. */
@@ -1121,7 +1233,14 @@ VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
 #else
     case 8: VN(qf_n8)(S, X, B, v, G); break;
 #endif
-    default: VN(qf_any)(S, X, B, n, v, G);
+    default:
+#if VK_AVX512
+        if (n <= VX_QFM_MAX_N) {
+            VN(vx_qfm)(S, X, B, n, v, G);
+            break;
+        }
+#endif
+        VN(qf_any)(S, X, B, n, v, G);
     }
 }
 
