@@ -25,9 +25,10 @@ from hypothesis.extra import numpy as hnp
 import vcalc
 from vcalc import reference
 
-# n = 8 and 9 on either side of the unrolled kernels; on the AVX-512 path 9-64
-# run one vectorised pass (16/17, 32/33 and 64/65: the widths at which its
-# vectors and the float64 BLAS route change), above that BLAS.
+# n = 8 and 9 on either side of the unrolled kernels; 9-64 (AVX-512) or 9-32
+# (AVX2) run one vectorised pass, above that BLAS (16/17, 32/33 and 64/65:
+# where the vectors and the routes change).  test_vexp.py runs the widths on
+# every SIMD path this CPU has.
 NS = [1, 2, 3, 5, 8, 9, 12, 16, 17, 33, 65]
 
 # (A's batch shape, X's batch shape): shared A, matching batches, the

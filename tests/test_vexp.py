@@ -250,7 +250,7 @@ for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-6)):
             # one ulp (1.4e-45) apart are not 1e-4 relative wrong
             atol = tol * float(np.finfo(dtype).tiny)
             np.testing.assert_allclose(got, want, rtol=tol, atol=atol)
-    for n in (2, 3, 5, 8, 12, 20):
+    for n in (2, 3, 5, 8, 12, 16, 17, 20, 32, 33, 64, 65):  # the one-pass kernels' widths
         A = rng.standard_normal((n, n)).astype(dtype)
         X = rng.standard_normal((33, n)).astype(dtype)
         v, g = vcalc.quadratic_form_value_and_grad(A, X)

@@ -39,8 +39,8 @@ Families and peers:
   and the floor (a plain loop making the same calls of f).
 
 BLAS (NumPy's matmul, used by NumPy, by the torch peer and by vcalc's
-quadratic forms above its one-pass kernel: n > 32 for float64 and n > 64
-for float32 on the AVX-512 path, n > 8 elsewhere) runs with however many
+quadratic forms above its one-pass kernel: float64 / float32 n > 32 / 64
+on the AVX-512 path, 16 / 32 on the AVX2 path, n > 8 elsewhere) runs with however many
 threads NumPy's BLAS uses; vcalc's own kernels and torch run on one thread
 except in the ``threads`` family.
 """

@@ -99,7 +99,7 @@ cdef extern from "_vkern.h" nogil:
         void (*qf_f)(const double*, const float*, Py_ssize_t, Py_ssize_t, float*, float*) noexcept nogil
         void (*rowdot_half_d)(const double*, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
         void (*rowdot_half_f)(const float*, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-        Py_ssize_t qf_direct_max
+        Py_ssize_t qf_direct_max_d, qf_direct_max_f
     const vk_table* vk_select(const char* cap)
     int vk_cpu_level()
 
@@ -131,13 +131,14 @@ def simd_path():
     return _vk.name.decode()
 
 
-def qf_direct_max_n():
-    """The largest n that :func:`quadratic_form_small` runs in one vectorised pass.
+def qf_direct_max_n(bint double_data):
+    """The largest n for which :func:`quadratic_form_small` should be used.
 
-    Above it that function still works (a plain loop), but the caller should
-    form ``G = X S^T`` with BLAS and finish with :func:`rowdot_half`.
+    Up to it the kernel is one vectorised pass; above it that function still
+    works (a plain loop), but the caller should form ``G = X S^T`` with BLAS
+    and finish with :func:`rowdot_half`.
     """
-    return _vk.qf_direct_max
+    return _vk.qf_direct_max_d if double_data else _vk.qf_direct_max_f
 
 
 cdef inline int _teams(Py_ssize_t nrow, Py_ssize_t n, int n_threads) noexcept nogil:

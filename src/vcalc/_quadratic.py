@@ -89,24 +89,29 @@ def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(idx, batch).reshape(-1))
 
 
-# How a shared matrix is applied.  Up to ``k.qf_direct_max_n()`` (8, or 64
-# on the AVX-512 path) one kernel pass forms g = S x and v = x . g / 2 per
-# row, S in L1: it reads X once and writes G once, and float32 rows are
-# widened in registers.  Above it, G = X S^T goes to BLAS (``numpy.matmul``)
-# and a row-dot kernel finishes the values: BLAS runs the 2 B n^2 flops near
-# the machine's peak (and on its own threads), but reads X twice and G
-# again.  Measured on one AVX-512 machine, B n = 4e6 (ms, value and
-# gradient / gradient only; BLAS on its 2 threads):
+# How a shared matrix is applied.  Up to ``k.qf_direct_max_n(...)`` (see
+# ``vk_tables`` in ``_vkern.h``) one kernel pass forms g = S x and
+# v = x . g / 2 per row, S in L1: it reads X once and writes G once, and
+# float32 rows are widened in registers.  Above it, G = X S^T goes to BLAS
+# (``numpy.matmul``) and a row-dot kernel finishes the values: BLAS runs the
+# 2 B n^2 flops near the machine's peak (and on its own threads), but reads
+# X twice and G again.  Measured on one AVX-512 machine (the AVX2 rows: the
+# AVX2 path on that machine; one run each), B n = 4e6, ms, value and
+# gradient / gradient only, BLAS on its 2 threads:
 #
-#   n                    9          16         32         64     (one run)
-#   kernel, float64   3.0 / 2.9  2.9 / 2.8  4.7 / 4.6  8.0 / 8.1
-#   BLAS,   float64   5.5 / 2.7  5.5 / 2.9  7.3 / 4.7 10.4 / 7.5
+#   n                       9          16         32         64
+#   AVX-512 kernel, f64  3.0 / 2.9  2.9 / 2.8  4.7 / 4.6  8.0 / 8.1
+#   BLAS, f64            5.5 / 2.7  5.5 / 2.9  7.3 / 4.7 10.4 / 7.5
 #
-# so float64 takes the kernel up to n = 32 and BLAS above (gradient alone
-# is faster there on BLAS's threads).  float32 takes the kernel whenever it
-# can: the BLAS route computes in double, on double copies of X and G.
-_DIRECT_MAX_N_F64 = 32
-
+#   n                       9          16         24         32
+#   AVX2 kernel, f64     3.2 / 3.2  3.3 / 3.2  4.9 / 4.9  6.1 / 5.9
+#   BLAS, f64            5.0 / 2.5  5.0 / 2.6  5.4 / 3.1  5.9 / 3.7
+#
+# so float64 takes the kernel up to n = 32 (AVX-512) or 16 (AVX2): there
+# value and gradient take 0.55-0.65 of the BLAS route's time, and the
+# gradient alone at most 1.25 of BLAS's on 2 threads (more above).  float32
+# takes it as far as it goes (64, 32): its BLAS route computes in double,
+# through double copies of X and G.
 # float32 rows above the kernel's n go to BLAS in chunks of about this many
 # elements, through double buffers that stay in L2 and are reused: whole
 # double copies of X and G would be fresh pages on every call (measured at
@@ -138,10 +143,7 @@ def _run_shared(
         return
     n = x.shape[1]
     k = _backend.kernels("_kernels")
-    direct = k.qf_direct_max_n()
-    if x.dtype == np.float64:
-        direct = min(direct, _DIRECT_MAX_N_F64)
-    if n <= direct:
+    if n <= k.qf_direct_max_n(x.dtype == np.float64):
         k.quadratic_form_small(S, x, value, grad, _backend.threads_for_kernel())
     elif x.dtype == np.float64:
         # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A is
@@ -269,8 +271,9 @@ def quadratic_form(A: ArrayLike, X: ArrayLike) -> Any:
     each value is :math:`x \cdot (S x) / 2` -- the same sums as the
     gradient, so :func:`quadratic_form_value_and_grad` agrees with this
     function bit for bit.  For n <= 8 the kernel is specialised to n and
-    vectorised across rows; on CPUs with AVX-512 one vectorised pass also
-    handles n <= 32 (float64) and n <= 64 (float32).  Above that,
+    vectorised across rows; one vectorised pass also handles n <= 32
+    (float64) and n <= 64 (float32) on CPUs with AVX-512, n <= 16 and
+    n <= 32 with AVX2.  Above that,
     :math:`X S^\top` is a BLAS matrix product (``numpy.matmul``, in double;
     it uses the threads of NumPy's BLAS) and a fused kernel finishes the
     dot products.

@@ -59,6 +59,7 @@ typedef void (*vk_fbe_f)(const float *, float *, Py_ssize_t);
 #endif
 
 #define VK_AVX512 0
+#define VK_AVX2 0
 #define VISA base
 #define VATTR
 #include "_vkern_isa.h"
@@ -66,11 +67,15 @@ typedef void (*vk_fbe_f)(const float *, float *, Py_ssize_t);
 #undef VATTR
 
 #if VK_X86_DISPATCH
+#undef VK_AVX2
+#define VK_AVX2 1
 #define VISA avx2
 #define VATTR __attribute__((target("arch=x86-64-v3")))
 #include "_vkern_isa.h"
 #undef VISA
 #undef VATTR
+#undef VK_AVX2
+#define VK_AVX2 0
 #undef VK_AVX512
 #define VK_AVX512 1
 #define VISA avx512
@@ -80,6 +85,7 @@ typedef void (*vk_fbe_f)(const float *, float *, Py_ssize_t);
 #undef VATTR
 #endif
 #undef VK_AVX512
+#undef VK_AVX2
 
 typedef struct {
     const char *name;
@@ -95,27 +101,29 @@ typedef struct {
     void (*qf_f)(const double *, const float *, Py_ssize_t, Py_ssize_t, float *, float *);
     void (*rowdot_half_d)(const double *, const double *, Py_ssize_t, Py_ssize_t, double *);
     void (*rowdot_half_f)(const float *, const float *, Py_ssize_t, Py_ssize_t, float *);
-    /* qf_d and qf_f handle n up to this in one pass (vectorised, S in L1);
-     * above it the caller forms G = X S^T with BLAS and calls rowdot_half */
-    Py_ssize_t qf_direct_max;
+    /* qf_d and qf_f should be used up to these n (double data, float
+     * data): a vectorised pass with S in L1.  Above them the caller forms
+     * G = X S^T with BLAS and calls rowdot_half (see _quadratic.py for the
+     * measurements behind the numbers in vk_tables). */
+    Py_ssize_t qf_direct_max_d, qf_direct_max_f;
 } vk_table;
 
-#define VK_TABLE(isa, label, qf_max)                                          \
+#define VK_TABLE(isa, label, qf_max_d, qf_max_f)                              \
     { label, vk_exp_d_##isa, vk_exp_f_##isa, vk_logsumexp_d_##isa,             \
       vk_logsumexp_f_##isa, vk_softmax_d_##isa, vk_softmax_f_##isa,            \
       vk_log_softmax_d_##isa, vk_log_softmax_f_##isa, vk_qf_d_##isa,           \
-      vk_qf_f_##isa, vk_rowdot_half_d_##isa, vk_rowdot_half_f_##isa, qf_max }
+      vk_qf_f_##isa, vk_rowdot_half_d_##isa, vk_rowdot_half_f_##isa, qf_max_d, qf_max_f }
 
 #if VK_X86_DISPATCH
 static const vk_table vk_tables[3] = {
-    VK_TABLE(base, "baseline (SSE2)", 8),
-    VK_TABLE(avx2, "AVX2+FMA (x86-64-v3)", 8),
-    VK_TABLE(avx512, "AVX-512 (x86-64-v4)", VX_QFM_MAX_N),
+    VK_TABLE(base, "baseline (SSE2)", 8, 8),
+    VK_TABLE(avx2, "AVX2+FMA (x86-64-v3)", 16, VY_QFM_MAX_N),
+    VK_TABLE(avx512, "AVX-512 (x86-64-v4)", 32, VX_QFM_MAX_N),
 };
 #elif defined(__aarch64__) || defined(_M_ARM64)
-static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (NEON)", 8)};
+static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (NEON)", 8, 8)};
 #else
-static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (portable C)", 8)};
+static const vk_table vk_tables[1] = {VK_TABLE(base, "baseline (portable C)", 8, 8)};
 #endif
 
 /* The best level this CPU runs: 0 base, 1 avx2, 2 avx512. */

@@ -1184,6 +1184,136 @@ VATTR static void VN(vx_qfm)(const double *restrict S, const VT *restrict X,
 }
 #endif /* VK_AVX512 */
 
+#if VK_AVX2
+/* 9 <= n <= 32 on the AVX2 path: the kernel of VN(vx_qfm) above with 4
+ * doubles a vector (NV = ceil(n / 4) vectors a row, R = 4 rows at a time
+ * for NV <= 2, 2 for NV <= 4, 1 above, within the 16 registers), the
+ * values of 4 rows summed by two hadds and a lane swap.  Row tails use
+ * masked loads and stores; a last partial block of rows goes through a
+ * zero-padded tile. */
+#define VY_ATTR static inline __attribute__((always_inline, target("arch=x86-64-v3")))
+#define VY_QFM_MAX_N 32
+#if VDOUBLE
+#define VY_LD(k, p) _mm256_maskload_pd((p), (k))
+#define VY_ST(p, k, v) _mm256_maskstore_pd((p), (k), (v))
+#else
+#define VY_LD(k, p) _mm256_cvtps_pd(_mm_maskload_ps((p), _mm256_castsi256_si128(               \
+                                    _mm256_permutevar8x32_epi32((k), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7)))))
+#define VY_ST(p, k, v) _mm_maskstore_ps((p), _mm256_castsi256_si128(                            \
+                           _mm256_permutevar8x32_epi32((k), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7))), \
+                           _mm256_cvtpd_ps(v))
+#endif
+
+/* lanes l < left set, as a mask for _mm256_maskload_pd (64-bit lanes) */
+VY_ATTR __m256i VN(vy_mask4)(Py_ssize_t left)
+{
+    __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3);
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)left), idx);
+}
+
+VY_ATTR void VN(vy_qfm_rows)(const double *restrict c, int NV, int R,
+                             const double *restrict X, Py_ssize_t n, __m256i kt,
+                             VT *restrict G, __m256d *P)
+{
+    __m256d acc[4][8];
+    for (int q = 0; q < R; q++)
+        for (int p = 0; p < NV; p++)
+            acc[q][p] = _mm256_setzero_pd();
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const double *cj = c + j * 4 * NV;
+        __m256d cv[8];
+        for (int p = 0; p < NV; p++)
+            cv[p] = _mm256_load_pd(cj + 4 * p);
+        for (int q = 0; q < R; q++) {
+            __m256d xb = _mm256_broadcast_sd(X + q * n + j);
+            for (int p = 0; p < NV; p++)
+                acc[q][p] = _mm256_fmadd_pd(cv[p], xb, acc[q][p]);
+        }
+    }
+    __m256i all = _mm256_set1_epi64x(-1);
+    for (int q = 0; q < R; q++) {
+        __m256d s = _mm256_setzero_pd();
+        for (int p = 0; p < NV; p++) {
+            __m256i k = p == NV - 1 ? kt : all;
+            if (G) VY_ST(G + q * n + 4 * p, k, acc[q][p]);
+            s = _mm256_fmadd_pd(_mm256_maskload_pd(X + q * n + 4 * p, k), acc[q][p], s);
+        }
+        P[q] = s;
+    }
+}
+
+VY_ATTR void VN(vy_qfm_block)(const double *restrict c, int NV, const VT *restrict X,
+                              Py_ssize_t n, __m256i kt, VT *restrict v, VT *restrict G)
+{
+    __m256d P[4];
+#if VDOUBLE
+    const double *xd = X;
+#else
+    double xd[4 * VY_QFM_MAX_N];
+    for (Py_ssize_t i = 0; i < 4 * n; i += 4)
+        _mm256_storeu_pd(xd + i, VY_LD(VN(vy_mask4)(4 * n - i), X + i));
+#endif
+#define VY_QFM_ROWS(q, R) \
+    VN(vy_qfm_rows)(c, NV, R, xd + (q) * n, n, kt, G ? G + (q) * n : NULL, P + (q))
+    if (NV <= 2) {
+        VY_QFM_ROWS(0, 4);
+    } else if (NV <= 4) {
+        VY_QFM_ROWS(0, 2); VY_QFM_ROWS(2, 2);
+    } else {
+        VY_QFM_ROWS(0, 1); VY_QFM_ROWS(1, 1); VY_QFM_ROWS(2, 1); VY_QFM_ROWS(3, 1);
+    }
+#undef VY_QFM_ROWS
+    if (v) {
+        /* [P0 sum, P1 sum, P2 sum, P3 sum]: hadd pairs, then add the halves */
+        __m256d t0 = _mm256_hadd_pd(P[0], P[1]), t1 = _mm256_hadd_pd(P[2], P[3]);
+        __m256d s = _mm256_add_pd(_mm256_permute2f128_pd(t0, t1, 0x20),
+                                  _mm256_permute2f128_pd(t0, t1, 0x31));
+        s = _mm256_mul_pd(s, _mm256_set1_pd(0.5));
+#if VDOUBLE
+        _mm256_storeu_pd(v, s);
+#else
+        _mm_storeu_ps(v, _mm256_cvtpd_ps(s));
+#endif
+    }
+}
+
+VY_ATTR void VN(vy_qfm_nv)(const double *restrict c, int NV, const VT *restrict X,
+                           Py_ssize_t B, Py_ssize_t n, VT *restrict v, VT *restrict G)
+{
+    __m256i kt = VN(vy_mask4)(n - 4 * (NV - 1));
+    Py_ssize_t r = 0;
+    for (; r + 4 <= B; r += 4)
+        VN(vy_qfm_block)(c, NV, X + r * n, n, kt, v ? v + r : NULL, G ? G + r * n : NULL);
+    if (r < B) {
+        VT xt[4 * VY_QFM_MAX_N] = {0}, gt[4 * VY_QFM_MAX_N], vt[4];
+        memcpy(xt, X + r * n, (size_t)((B - r) * n) * sizeof(VT));
+        VN(vy_qfm_block)(c, NV, xt, n, kt, vt, gt);
+        if (G) memcpy(G + r * n, gt, (size_t)((B - r) * n) * sizeof(VT));
+        if (v) memcpy(v + r, vt, (size_t)(B - r) * sizeof(VT));
+    }
+}
+
+VATTR static void VN(vy_qfm)(const double *restrict S, const VT *restrict X,
+                             Py_ssize_t B, Py_ssize_t n, VT *restrict v, VT *restrict G)
+{
+    double c[VY_QFM_MAX_N * VY_QFM_MAX_N] __attribute__((aligned(32)));
+    int NV = (int)((n + 3) / 4);
+    for (Py_ssize_t j = 0; j < n; j++)
+        for (Py_ssize_t i = 0; i < 4 * NV; i++)
+            c[j * 4 * NV + i] = i < n ? S[i * n + j] : 0.0;
+    switch (NV) {
+    case 3: VN(vy_qfm_nv)(c, 3, X, B, n, v, G); break;
+    case 4: VN(vy_qfm_nv)(c, 4, X, B, n, v, G); break;
+    case 5: VN(vy_qfm_nv)(c, 5, X, B, n, v, G); break;
+    case 6: VN(vy_qfm_nv)(c, 6, X, B, n, v, G); break;
+    case 7: VN(vy_qfm_nv)(c, 7, X, B, n, v, G); break;
+    default: VN(vy_qfm_nv)(c, 8, X, B, n, v, G); break;
+    }
+}
+#undef VY_LD
+#undef VY_ST
+#endif /* VK_AVX2 */
+
 /* Any n: the same sums in the same order, with a runtime n. */
 VATTR static void VN(qf_any)(const double *restrict S, const VT *restrict X,
                              Py_ssize_t B, Py_ssize_t n, VT *restrict v,
@@ -1237,6 +1367,11 @@ VATTR static void VN(qf)(const double *restrict S, const VT *restrict X,
 #if VK_AVX512
         if (n <= VX_QFM_MAX_N) {
             VN(vx_qfm)(S, X, B, n, v, G);
+            break;
+        }
+#elif VK_AVX2
+        if (n <= VY_QFM_MAX_N) {
+            VN(vy_qfm)(S, X, B, n, v, G);
             break;
         }
 #endif
