@@ -145,14 +145,18 @@ def _run_shared(
     k = _backend.kernels("_kernels")
     if n <= k.qf_direct_max_n(x.dtype == np.float64):
         k.quadratic_form_small(S, x, value, grad, _backend.threads_for_kernel())
-    elif x.dtype == np.float64:
-        # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A is
-        # trusted, not known, to be symmetric).
-        G = np.matmul(x, S.T, out=grad) if grad is not None else np.matmul(x, S.T)
-        if value is not None:
-            k.rowdot_half(x, G, value)
-    else:
-        _run_shared_chunked(S, x, value, grad)
+        return
+    # inf * 0 or overflow in matmul: NaN or inf in the results, as from the
+    # kernels, which do not warn either.
+    with np.errstate(invalid="ignore", over="ignore"):
+        if x.dtype == np.float64:
+            # Row r of X S^T is S x_r (S^T, not S: for symmetric=True, S = 2A
+            # is trusted, not known, to be symmetric).
+            G = np.matmul(x, S.T, out=grad) if grad is not None else np.matmul(x, S.T)
+            if value is not None:
+                k.rowdot_half(x, G, value)
+        else:
+            _run_shared_chunked(S, x, value, grad)
 
 
 def _run_shared_chunked(

@@ -1106,7 +1106,9 @@ VX_ATTR void VN(vx_qfm_rows)(const double *restrict c, int NV, int R,
         for (int p = 0; p < NV; p++) {
             __mmask8 k = p == NV - 1 ? kt : (__mmask8)0xff;
             if (G) VX_ST(G + q * n + 8 * p, k, acc[q][p]);
-            s = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(k, X + q * n + 8 * p), acc[q][p], s);
+            /* masked: the padding lanes hold 0 * x_j, NaN where x_j is inf */
+            s = _mm512_mask3_fmadd_pd(_mm512_maskz_loadu_pd(k, X + q * n + 8 * p), acc[q][p],
+                                      s, k);
         }
         P[q] = s;
     }
@@ -1236,7 +1238,9 @@ VY_ATTR void VN(vy_qfm_rows)(const double *restrict c, int NV, int R,
         for (int p = 0; p < NV; p++) {
             __m256i k = p == NV - 1 ? kt : all;
             if (G) VY_ST(G + q * n + 4 * p, k, acc[q][p]);
-            s = _mm256_fmadd_pd(_mm256_maskload_pd(X + q * n + 4 * p, k), acc[q][p], s);
+            /* the padding lanes hold 0 * x_j, NaN where x_j is inf: zeroed */
+            __m256d a = _mm256_and_pd(acc[q][p], _mm256_castsi256_pd(k));
+            s = _mm256_fmadd_pd(_mm256_maskload_pd(X + q * n + 4 * p, k), a, s);
         }
         P[q] = s;
     }
