@@ -320,18 +320,22 @@ def test_show_config_names_the_path():
         16384,
         16385,
         40000,
+        262143,
+        262144,
+        262149,
     ],
 )
 def test_row_lengths_at_every_kernel_switch_match_reference(n, dtype):
     # Rows of n <= 16 take unrolled passes, n <= 24 the flat block path (on
     # AVX-512: 8 rows at a time, gathered, with a partial last group), longer
     # rows the per-row path; blocks hold up to 4096 elements and sums run in
-    # chunks of 256; rows over 16384 elements are summed block by block.
-    # Each switch, with edge-case rows mixed in.
+    # chunks of 256; rows over 16384 elements are summed block by block, and
+    # from 2^18 on log_softmax writes them from the end backwards.  Each
+    # switch, with edge-case rows mixed in (and at least one plain row).
     from vcalc import _selfcheck, reference
 
     rng = np.random.default_rng(n)
-    rows = max(3, 9000 // n)
+    rows = max(6, 9000 // n)
     a = (rng.standard_normal((rows, n)) * 20).astype(dtype)
     big = 1e308 if dtype == np.float64 else 3e38
     a[0, -1] = np.inf

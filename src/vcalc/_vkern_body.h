@@ -750,6 +750,23 @@ VC_INLINE double VN(log_softmax_elem)(double xi, double m, double l)
 #endif
 }
 
+/* The log_softmax of one row too long to stay in L2 (VREV_MIN elements or
+ * more): the same element function, over chunks of VREV_CHUNK taken from
+ * the row's end backwards.  The pass that found m and l read the row from
+ * its start, so its last part is still in L2 and is read first. */
+#define VREV_MIN (1 << 18)
+#define VREV_CHUNK 4096
+VATTR static void VN(log_softmax_rev)(const VT *restrict x, VT *restrict o, Py_ssize_t n,
+                                      double m, double l)
+{
+    for (Py_ssize_t end = n; end > 0; end -= VREV_CHUNK) {
+        Py_ssize_t start = end > VREV_CHUNK ? end - VREV_CHUNK : 0;
+#pragma omp simd
+        for (Py_ssize_t i = start; i < end; i++)
+            o[i] = (VT)VN(log_softmax_elem)((double)x[i], m, l);
+    }
+}
+
 VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                                   Py_ssize_t nrow, Py_ssize_t n, VFB_ROWS fb)
 {
@@ -796,6 +813,10 @@ VATTR static void VN(log_softmax)(const VT *restrict x, VT *restrict out,
                 continue;
             }
             double mb = m[b], lb = l[b];
+            if (n >= VREV_MIN) {
+                VN(log_softmax_rev)(row, o, n, mb, lb);
+                continue;
+            }
 #pragma omp simd
             for (Py_ssize_t i = 0; i < n; i++)
                 o[i] = (VT)VN(log_softmax_elem)((double)row[i], mb, lb);
