@@ -112,6 +112,7 @@ def _index(part: tuple[int, ...], batch: tuple[int, ...]) -> np.ndarray:
 # gradient alone at most 1.25 of BLAS's on 2 threads (more above).  float32
 # takes it as far as it goes (64, 32): its BLAS route computes in double,
 # through double copies of X and G.
+
 # float32 rows above the kernel's n go to BLAS in chunks of about this many
 # elements, through double buffers that stay in L2 and are reused: whole
 # double copies of X and G would be fresh pages on every call (measured at

@@ -903,6 +903,19 @@ VQF_FIXED(8)   /* the AVX-512 path has its own, VN(vx_qf8) */
 #endif
 #undef VQF_FIXED
 
+#if VK_AVX512 || VK_AVX2
+/* The one-pass kernels' copy of S (VN(vx_qfm), VN(vy_qfm)): c[j][i] = S[i][j], each column
+ * of S zero-padded to w doubles (w = 8 or 4 NV). */
+VATTR static void VN(qf_columns)(const double *restrict S, Py_ssize_t n, Py_ssize_t w,
+                                 double *restrict c)
+{
+    for (Py_ssize_t j = 0; j < n; j++)
+        for (Py_ssize_t i = 0; i < w; i++)
+            c[j * w + i] = i < n ? S[i * n + j] : 0.0;
+}
+
+#endif
+
 #if VK_AVX512
 /* n = 8 on the AVX-512 path: one row is one vector.  g = S x is 8 FMAs of
  * the columns of S (in registers) by the broadcast x_j, in the order of the
@@ -1189,12 +1202,9 @@ VX_ATTR void VN(vx_qfm_nv)(const double *restrict c, int NV, const VT *restrict 
 VATTR static void VN(vx_qfm)(const double *restrict S, const VT *restrict X,
                              Py_ssize_t B, Py_ssize_t n, VT *restrict v, VT *restrict G)
 {
-    /* c[j][i] = S[i][j], each column padded with zeros to 8 NV doubles. */
     double c[VX_QFM_MAX_N * VX_QFM_MAX_N] __attribute__((aligned(64)));
     int NV = (int)((n + 7) / 8);
-    for (Py_ssize_t j = 0; j < n; j++)
-        for (Py_ssize_t i = 0; i < 8 * NV; i++)
-            c[j * 8 * NV + i] = i < n ? S[i * n + j] : 0.0;
+    VN(qf_columns)(S, n, 8 * NV, c);
     switch (NV) {
     case 2: VN(vx_qfm_nv)(c, 2, X, B, n, v, G); break;
     case 3: VN(vx_qfm_nv)(c, 3, X, B, n, v, G); break;
@@ -1323,9 +1333,7 @@ VATTR static void VN(vy_qfm)(const double *restrict S, const VT *restrict X,
 {
     double c[VY_QFM_MAX_N * VY_QFM_MAX_N] __attribute__((aligned(32)));
     int NV = (int)((n + 3) / 4);
-    for (Py_ssize_t j = 0; j < n; j++)
-        for (Py_ssize_t i = 0; i < 4 * NV; i++)
-            c[j * 4 * NV + i] = i < n ? S[i * n + j] : 0.0;
+    VN(qf_columns)(S, n, 4 * NV, c);
     switch (NV) {
     case 3: VN(vy_qfm_nv)(c, 3, X, B, n, v, G); break;
     case 4: VN(vy_qfm_nv)(c, 4, X, B, n, v, G); break;
