@@ -154,7 +154,8 @@ VX_ATTR __m512d vx_exp_pd_f(__m512d x, const vx_tab_pd *tb, double e2)
  * [-152, 89] (or NaN: NaN out), no clamp; xlo (|xlo| <= ulp(x)/2, or 0)
  * is added to the reduced argument: the low part of an x that was itself
  * rounded. */
-VX_ATTR __m512 vx_exp_ps_core(__m512 x, __m512 xlo, float e2, int has_lo)
+VX_ATTR __m512 vx_exp_ps_core_z(__m512 x, __m512 xlo, float e2, int has_lo, int zero,
+                                 __mmask16 keep)
 {
     const __m512 thi = _mm512_set_ps(
         0x1.ea4afap+0f, 0x1.d5818ep+0f, 0x1.c199bep+0f, 0x1.ae89fap+0f,
@@ -182,7 +183,15 @@ VX_ATTR __m512 vx_exp_ps_core(__m512 x, __m512 xlo, float e2, int has_lo)
                                _mm512_set1_ps(0x1.000148p-1f));
     __m512 p = _mm512_fmadd_ps(_mm512_mul_ps(r, r), q, r);
     __m512 y = _mm512_add_ps(th, _mm512_fmadd_ps(th, p, tl));
-    return _mm512_scalef_ps(y, _mm512_fmadd_ps(kn, _mm512_set1_ps(0.0625f), _mm512_set1_ps(e2)));
+    __m512 k = _mm512_fmadd_ps(kn, _mm512_set1_ps(0.0625f), _mm512_set1_ps(e2));
+    return zero ? _mm512_maskz_scalef_ps(keep, y, k) : _mm512_scalef_ps(y, k);
+}
+
+/* The same, 0 in the lanes not in `keep` when `zero` (the mask is free on
+ * vscalefps: cheaper than masking the adds that use the result). */
+VX_ATTR __m512 vx_exp_ps_core(__m512 x, __m512 xlo, float e2, int has_lo)
+{
+    return vx_exp_ps_core_z(x, xlo, e2, has_lo, 0, (__mmask16)0xffff);
 }
 
 /* exp(x) for float, any x: clamped to [-104, 89] first (NaN passes both
@@ -217,6 +226,44 @@ VX_ATTR Py_ssize_t vx_align_head(const void *p, size_t item, Py_ssize_t n)
     return vx_align_head_to(p, item, n, 64);
 }
 
+/* One step of 16 lanes (`full`: all of them, else those in k); see
+ * vx_rest_ps_chunk.  Without `e` the lanes equal to m are zeroed by the
+ * exp's own mask and the sums take both halves unmasked; with `e` the
+ * terms are stored whole (maxima included) and the adds are masked. */
+VX_ATTR void vx_rest_ps_step(const float *x, __mmask16 k, int full, __m512 vm, __m512 nvm,
+                             __m512 lo, float *e, int raised, __m512d *s, __m512d *s2,
+                             __m512i *added)
+{
+    __m512 xi = full ? _mm512_loadu_ps(x) : _mm512_maskz_loadu_ps(k, x);
+    if (raised)
+        xi = _mm512_max_ps(lo, xi);
+    __m512 d = _mm512_sub_ps(xi, vm);
+    __m512 z = _mm512_sub_ps(d, xi);
+    __m512 err = _mm512_add_ps(_mm512_sub_ps(xi, _mm512_sub_ps(d, z)), _mm512_sub_ps(nvm, z));
+    if (!raised) {
+        err = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, lo, _CMP_GE_OQ), err);
+        d = _mm512_max_ps(lo, d);
+    }
+    __mmask16 add = full ? _mm512_cmp_ps_mask(xi, vm, _CMP_NEQ_UQ)
+                         : _mm512_mask_cmp_ps_mask(k, xi, vm, _CMP_NEQ_UQ);
+    *added = _mm512_mask_sub_epi32(*added, add, *added, _mm512_set1_epi32(-1));
+    if (e) {
+        __m512 t = vx_exp_ps_core(d, err, 64.0f, 1);
+        if (full)
+            _mm512_storeu_ps(e, t);
+        else
+            _mm512_mask_storeu_ps(e, k, t);
+        __m512d tl = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
+        __m512d th = _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1));
+        *s = _mm512_mask_add_pd(*s, (__mmask8)add, *s, tl);
+        *s2 = _mm512_mask_add_pd(*s2, (__mmask8)(add >> 8), *s2, th);
+    } else {
+        __m512 t = vx_exp_ps_core_z(d, err, 64.0f, 1, 1, add);
+        *s = _mm512_add_pd(*s, _mm512_cvtps_pd(_mm512_castps512_ps256(t)));
+        *s2 = _mm512_add_pd(*s2, _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1)));
+    }
+}
+
 /* The rest of a float row (see VN(rest) in _vkern_body.h: the sum of
  * exp(x - m) 2^64 over the non-maximal elements, scaled back, plus the
  * number of maxima - 1; with `e`, the terms stored there), in 16 float
@@ -230,7 +277,9 @@ VX_ATTR Py_ssize_t vx_align_head(const void *p, size_t item, Py_ssize_t n)
  * instead, its error zeroed where it was (there it may be huge, or NaN for
  * x = -inf).  exp(d) 2^64 is a normal float down to d = -131.  The terms
  * are summed in double, by chunks with Neumaier's compensation; the lanes
- * added are those not equal to m (NaN included), counted in a vector. */
+ * added are those not equal to m (NaN included), counted in a vector.
+ * The full steps of 16 go without a mask (a mask made per step costs a
+ * kmov on the ports of the arithmetic), then one masked step for the tail. */
 VX_ATTR void vx_rest_ps_chunk(const float *x, Py_ssize_t n, __m512 vm, float *e,
                               Py_ssize_t pf, int raised, __m512d *s, __m512d *s2,
                               __m512i *added)
@@ -238,31 +287,15 @@ VX_ATTR void vx_rest_ps_chunk(const float *x, Py_ssize_t n, __m512 vm, float *e,
     const __m512 nvm = _mm512_sub_ps(_mm512_setzero_ps(), vm);
     const __m512 lo = raised ? _mm512_sub_ps(vm, _mm512_set1_ps(150.0f))
                              : _mm512_set1_ps(-150.0f);
-    for (Py_ssize_t i = 0; i < n; i += 16) {
-        Py_ssize_t left = n - i;
-        __mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-        __m512 xi = _mm512_maskz_loadu_ps(k, x + i);
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16) {
         _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-        if (raised)
-            xi = _mm512_max_ps(lo, xi);
-        __m512 d = _mm512_sub_ps(xi, vm);
-        __m512 z = _mm512_sub_ps(d, xi);
-        __m512 err = _mm512_add_ps(_mm512_sub_ps(xi, _mm512_sub_ps(d, z)),
-                                   _mm512_sub_ps(nvm, z));
-        if (!raised) {
-            err = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(d, lo, _CMP_GE_OQ), err);
-            d = _mm512_max_ps(lo, d);
-        }
-        __m512 t = vx_exp_ps_core(d, err, 64.0f, 1);
-        if (e)
-            _mm512_mask_storeu_ps(e + i, k, t);
-        __mmask16 add = _mm512_mask_cmp_ps_mask(k, xi, vm, _CMP_NEQ_UQ);
-        *added = _mm512_mask_sub_epi32(*added, add, *added, _mm512_set1_epi32(-1));
-        __m512d tl = _mm512_cvtps_pd(_mm512_castps512_ps256(t));
-        __m512d th = _mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1));
-        *s = _mm512_mask_add_pd(*s, (__mmask8)add, *s, tl);
-        *s2 = _mm512_mask_add_pd(*s2, (__mmask8)(add >> 8), *s2, th);
+        vx_rest_ps_step(x + i, (__mmask16)0xffff, 1, vm, nvm, lo, e ? e + i : NULL, raised, s,
+                        s2, added);
     }
+    if (i < n)
+        vx_rest_ps_step(x + i, (__mmask16)((1u << (n - i)) - 1u), 0, vm, nvm, lo,
+                        e ? e + i : NULL, raised, s, s2, added);
 }
 
 /* One chunk against the row max m, with the `raised` choice made for m
@@ -271,10 +304,15 @@ VX_ATTR void vx_rest_ps_span(const float *x, Py_ssize_t n, double m, float *e, P
                              __m512d *s, __m512d *s2, __m512i *added)
 {
     const __m512 vm = _mm512_set1_ps((float)m);
-    if (m >= -65536.0 && m <= 65536.0)
+    int raised = m >= -65536.0 && m <= 65536.0;
+    if (raised && e)
         vx_rest_ps_chunk(x, n, vm, e, pf, 1, s, s2, added);
-    else
+    else if (raised)
+        vx_rest_ps_chunk(x, n, vm, NULL, pf, 1, s, s2, added);
+    else if (e)
         vx_rest_ps_chunk(x, n, vm, e, pf, 0, s, s2, added);
+    else
+        vx_rest_ps_chunk(x, n, vm, NULL, pf, 0, s, s2, added);
 }
 
 /* pf: prefetch that many elements ahead (what the caller reads next). */
