@@ -85,8 +85,8 @@ VX_ATTR vx_tab_pd vx_tab_pd_make(void)
 
 /* exp(x) * 2^e2 for x >= lo (clamped there), double accuracy.  e2 = 0 is
  * plain exp (lo = -746); e2 = 64 is vc_exp_p64 (lo = -790, x <= 0). */
-VX_ATTR __m512d vx_exp_pd_g(__m512d x, const vx_tab_pd *tb, double lo, double e2,
-                            int nonpos, int lo_table)
+VX_ATTR __m512d vx_exp_pd_gz(__m512d x, const vx_tab_pd *tb, double lo, double e2,
+                             int nonpos, int lo_table, int zero, __mmask8 keep)
 {
     const __m512d shifter = _mm512_set1_pd(0x1.8p52);
     x = _mm512_max_pd(_mm512_set1_pd(lo), x);
@@ -112,7 +112,13 @@ VX_ATTR __m512d vx_exp_pd_g(__m512d x, const vx_tab_pd *tb, double lo, double e2
         y = _mm512_fmadd_pd(thi, p, thi);
     }
     __m512d k = _mm512_fmadd_pd(kn, _mm512_set1_pd(0.0625), _mm512_set1_pd(e2));
-    return _mm512_scalef_pd(y, k);
+    return zero ? _mm512_maskz_scalef_pd(keep, y, k) : _mm512_scalef_pd(y, k);
+}
+
+VX_ATTR __m512d vx_exp_pd_g(__m512d x, const vx_tab_pd *tb, double lo, double e2,
+                            int nonpos, int lo_table)
+{
+    return vx_exp_pd_gz(x, tb, lo, e2, nonpos, lo_table, 0, (__mmask8)0xff);
 }
 
 /* The variants used: exp(x) 2^e2 to double accuracy, any x >= lo (NaN
@@ -128,6 +134,13 @@ VX_ATTR __m512d vx_exp_pd(__m512d x, const vx_tab_pd *tb, double lo, double e2)
 VX_ATTR __m512d vx_exp_pd_sum(__m512d x, const vx_tab_pd *tb, double lo, double e2)
 {
     return vx_exp_pd_g(x, tb, lo, e2, 1, 0);
+}
+
+/* The same, 0 in the lanes not in `keep` (free on vscalefpd). */
+VX_ATTR __m512d vx_exp_pd_sum_z(__m512d x, const vx_tab_pd *tb, double lo, double e2,
+                                __mmask8 keep)
+{
+    return vx_exp_pd_gz(x, tb, lo, e2, 1, 0, 1, keep);
 }
 
 /* exp(x) to float accuracy, in double (x clamped to [-708, 89] as

@@ -101,6 +101,33 @@ VATTR static void VN(vx_scale2)(VT *restrict o, Py_ssize_t n, double f, double g
     }
 }
 
+#if VDOUBLE
+/* One step of VN(rest) on 8 doubles (`full`, else the lanes in k): the
+ * term exp(x - m) 2^64 (TwoSum-corrected and stored when e is given) added
+ * to *acc unless x = m, the lanes added counted in *added.  The full steps
+ * go without a mask (a mask made per step costs a kmov on the ports of the
+ * arithmetic); without e the maxima are zeroed by the exp's own mask. */
+VX_ATTR void VN(vx_rest_step)(const double *x, double *e, __mmask8 k, int full, __m512d vm,
+                              const vx_tab_pd *tb, __m512d *acc, long long *added)
+{
+    __m512d xi = full ? _mm512_loadu_pd(x) : _mm512_maskz_loadu_pd(k, x);
+    __mmask8 keep = full ? _mm512_cmp_pd_mask(xi, vm, _CMP_NEQ_UQ)
+                         : _mm512_mask_cmp_pd_mask(k, xi, vm, _CMP_NEQ_UQ);
+    __m512d d = _mm512_sub_pd(xi, vm);
+    if (e) {
+        __m512d t = VN(vx_corr)(xi, vm, d, vx_exp_pd_sum(d, tb, -790.0, 64.0));
+        if (full)
+            _mm512_storeu_pd(e, t);
+        else
+            _mm512_mask_storeu_pd(e, k, t);
+        *acc = _mm512_mask_add_pd(*acc, keep, *acc, t);
+    } else {
+        *acc = _mm512_add_pd(*acc, vx_exp_pd_sum_z(d, tb, -790.0, 64.0, keep));
+    }
+    *added += __builtin_popcount((unsigned)keep);
+}
+#endif
+
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
                              VT *restrict e, Py_ssize_t pf)
 {
@@ -111,36 +138,39 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
     vx_tab_pd tb = vx_tab_pd_make();
     const __m512d vm = _mm512_set1_pd(m);
     double total = 0.0, comp = 0.0;
-    long long ties = 0;
+    long long added = 0;
     Py_ssize_t h = vx_align_head(x, sizeof(VT), n);
     for (Py_ssize_t i0 = 0, i1; i0 < n; i0 = i1) {
         i1 = i0 == 0 && h ? h : (n - i0 < VCHUNK ? n : i0 + VCHUNK);
-        /* two sums, alternating: one chain of dependent adds would bound
-         * the loop by the add latency on rows of ~100 */
+        /* two sums, alternating by 8: one chain of dependent adds would
+         * bound the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
-        for (Py_ssize_t i = i0; i < i1; i += 8) {
-            __mmask8 k = VX_MASK8(i1 - i);
-            __m512d xi = VX_LD(k, x + i);
-            _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-            __m512d t;
-            if (e) {
-                t = VX_EXP64(_mm512_sub_pd(xi, vm));
-#if VDOUBLE
-                t = VN(vx_corr)(xi, vm, _mm512_sub_pd(xi, vm), t);
-#endif
-                VX_ST(e + i, k, t);
-            } else {
-                t = VX_EXP64_SUM(_mm512_sub_pd(xi, vm));
+        Py_ssize_t i = i0;
+        if (e) {
+            for (; i + 16 <= i1; i += 16) {
+                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+                _mm_prefetch((const char *)(x + i + 8 + pf), _MM_HINT_T1);
+                VN(vx_rest_step)(x + i, e + i, 0xff, 1, vm, &tb, &s, &added);
+                VN(vx_rest_step)(x + i + 8, e + i + 8, 0xff, 1, vm, &tb, &s2, &added);
             }
-            __mmask8 tie = _mm512_mask_cmp_pd_mask(k, xi, vm, _CMP_EQ_OQ);
-            if ((i - i0) & 8)
-                s2 = _mm512_mask_add_pd(s2, (__mmask8)(k & ~tie), s2, t);
-            else
-                s = _mm512_mask_add_pd(s, (__mmask8)(k & ~tie), s, t);
-            ties += __builtin_popcount((unsigned)tie);
+        } else {
+            for (; i + 16 <= i1; i += 16) {
+                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+                _mm_prefetch((const char *)(x + i + 8 + pf), _MM_HINT_T1);
+                VN(vx_rest_step)(x + i, NULL, 0xff, 1, vm, &tb, &s, &added);
+                VN(vx_rest_step)(x + i + 8, NULL, 0xff, 1, vm, &tb, &s2, &added);
+            }
         }
+        if (i + 8 <= i1) {
+            VN(vx_rest_step)(x + i, e ? e + i : NULL, 0xff, 1, vm, &tb, &s, &added);
+            i += 8;
+        }
+        if (i < i1)
+            VN(vx_rest_step)(x + i, e ? e + i : NULL, VX_MASK8(i1 - i), 0, vm, &tb,
+                             (i - i0) & 8 ? &s2 : &s, &added);
         vc_neumaier_add(&total, &comp, _mm512_reduce_add_pd(_mm512_add_pd(s, s2)));
     }
+    long long ties = (long long)n - added;
     return (total + comp) * 0x1p-64 + ((double)ties - 1.0);
 #endif
 }
