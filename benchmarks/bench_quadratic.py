@@ -7,7 +7,9 @@ gradient alone is ``G``.  The torch peer (CPU, one thread, when installed)
 does the same on tensors made once, outside the timing.  Compare a
 value-and-gradient group with the gradient group of the same n for the cost
 of the value on top of the gradient.  Every result is checked against
-vcalc's reference before it is timed.
+vcalc's reference before it is timed, except the floor: ``X.copy()`` (and a
+new value array filled), which reads X once and writes new arrays of the
+result's sizes, as any implementation returning new arrays must.
 """
 
 import functools
@@ -20,7 +22,7 @@ import vcalc
 from vcalc import reference
 from vcalc._bench import QUADRATIC_N
 
-IMPLS = ["vcalc", "numpy", "torch"]
+IMPLS = ["vcalc", "numpy", "torch", "floor"]
 
 
 def numpy_value_and_grad(A, X):
@@ -41,6 +43,16 @@ def implementation(family, impl, A, X):
     if impl == "numpy":
         fn = numpy_value_and_grad if both else numpy_grad
         return lambda: fn(A, X)
+    if impl == "floor":  # read X once, write new arrays of the result's sizes; not checked
+        if both:
+
+            def floor():
+                v = np.empty(X.shape[0], X.dtype)
+                v.fill(0.0)
+                return v, X.copy()
+
+            return floor
+        return X.copy
     if impl == "torch":
         torch = peer("torch")
         torch.set_num_threads(1)
@@ -88,7 +100,10 @@ def test_quadratic_form(benchmark, family, dtype, n, impl):
     got = got if isinstance(got, tuple) else (got,)
     wants, atols = expected(family, dtype, n)
     for g, want, atol in zip(got, wants, atols, strict=True):
-        np.testing.assert_allclose(np.asarray(g, dtype=np.float64), want, rtol=0, atol=atol)
+        if impl == "floor":
+            assert g.shape == want.shape
+        else:
+            np.testing.assert_allclose(np.asarray(g, dtype=np.float64), want, rtol=0, atol=atol)
     benchmark.extra_info["rows"] = X.shape[0]
     benchmark(func)
 

@@ -209,6 +209,48 @@ def test_targets_are_measured_from_the_timed_cases(monkeypatch):
     assert "softmax" not in out.getvalue().split("targets")[-1]  # only cases that ran
 
 
+def test_a_missed_target_shows_the_memory_ceiling_measured_beside_it(monkeypatch):
+    a = np.ones(200_000)
+    b = np.empty_like(a)
+
+    def cases(rng):
+        return [
+            _bench.Case(
+                "exp",
+                "slow",
+                {
+                    "vcalc": lambda: [np.exp(a) for _ in range(4)],
+                    "np.exp": lambda: np.exp(a),
+                    "copy": lambda: np.copyto(b, a),
+                },
+                None,
+                unchecked={"vcalc", "np.exp", "copy"},
+                limit="np.exp",
+                side={"copy"},
+                key=("exp", "float64", 1_000_000),
+            )
+        ]
+
+    _only(monkeypatch, cases)
+    out = io.StringIO()
+    _bench.run(quick=True, file=out)
+    line = next(x for x in out.getvalue().splitlines() if x.startswith("exp float64 n=1000000"))
+    assert " MISSED  (memory ceiling np.exp/copy: " in line
+    assert float(line.rsplit(": ", 1)[1].rstrip(")")) > 1  # a copy beats np.exp
+
+
+def test_the_quadratic_floors_write_arrays_of_the_results_sizes():
+    """The floor stands for any implementation returning new arrays: same shapes and dtypes."""
+    cases = [c for c in _bench._quadratic_cases(np.random.default_rng(0)) if " n=3 " in c.label]
+    assert len(cases) == 4  # two families, two dtypes
+    for case in cases:
+        assert "floor" in case.unchecked and "floor" in case.side
+        got = case.impls["floor"]()
+        want = case.impls["vcalc"]()
+        got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+        assert [(g.shape, g.dtype) for g in got] == [(w.shape, w.dtype) for w in want]
+
+
 def test_the_real_small_cases_match_the_reference():
     """Every implementation of the 1000-element reductions and of exp passes its check."""
     rng = np.random.default_rng(0)
