@@ -484,3 +484,35 @@ def test_rows_starting_anywhere_in_a_cache_line(n, dtype):
             want = getattr(reference, name)(a, axis=-1)
             err, problems = _selfcheck.compare(got, want)
             assert not problems, (name, off, problems)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [512, 1000, 4099])
+def test_the_same_rows_anywhere_in_memory_agree_to_a_few_ulps(n, dtype):
+    # Rows of 512 or more elements are summed from their first 64-byte
+    # boundary, so the order of the sum -- and the last bit of a float64
+    # result -- depends on where the row sits in memory (measured: 2.03 eps
+    # at most for softmax).  float32 results are rounded from double sums:
+    # at most one float32 ulp apart.  A given array gives the same result on
+    # every call.
+    item = np.dtype(dtype).itemsize
+    eps = float(np.finfo(dtype).eps)
+    bound = 4 * eps if dtype == np.float64 else eps
+    rng = np.random.default_rng(n)
+    rows = (rng.standard_normal((16, n)) * 3 - 200).astype(dtype)
+    buf = np.empty(rows.size * item + 256, dtype=np.uint8)
+    base = (-buf.ctypes.data) % 64
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        first = None
+        for off in range(64 // item):
+            a = buf[base + off * item : base + off * item + rows.size * item].view(dtype)
+            a = a.reshape(rows.shape)
+            a[...] = rows
+            got = getattr(vcalc, name)(a, axis=-1)
+            np.testing.assert_array_equal(getattr(vcalc, name)(a, axis=-1), got)
+            got = got.astype(np.float64)
+            if first is None:
+                first = got
+                continue
+            rel = float(np.max(np.abs(got - first) / np.abs(first)))
+            assert rel <= bound, (name, off, rel / eps)
