@@ -84,7 +84,9 @@ VX_ATTR vx_tab_pd vx_tab_pd_make(void)
 }
 
 /* exp(x) * 2^e2 for x >= lo (clamped there), double accuracy.  e2 = 0 is
- * plain exp (lo = -746); e2 = 64 is vc_exp_p64 (lo = -790, x <= 0). */
+ * plain exp (lo = -746); e2 = 64 is vc_exp_p64 (lo = -790, x <= 0).  With
+ * `zero`, 0 in the lanes not in `keep` (the mask is free on vscalefpd:
+ * cheaper than masking the adds that use the result). */
 VX_ATTR __m512d vx_exp_pd_gz(__m512d x, const vx_tab_pd *tb, double lo, double e2,
                              int nonpos, int lo_table, int zero, __mmask8 keep)
 {
@@ -136,7 +138,7 @@ VX_ATTR __m512d vx_exp_pd_sum(__m512d x, const vx_tab_pd *tb, double lo, double 
     return vx_exp_pd_g(x, tb, lo, e2, 1, 0);
 }
 
-/* The same, 0 in the lanes not in `keep` (free on vscalefpd). */
+/* The same, 0 in the lanes not in `keep`. */
 VX_ATTR __m512d vx_exp_pd_sum_z(__m512d x, const vx_tab_pd *tb, double lo, double e2,
                                 __mmask8 keep)
 {
@@ -166,7 +168,8 @@ VX_ATTR __m512d vx_exp_pd_f(__m512d x, const vx_tab_pd *tb, double e2)
 /* exp(x + xlo) * 2^e2 for float, in float arithmetic, for x in
  * [-152, 89] (or NaN: NaN out), no clamp; xlo (|xlo| <= ulp(x)/2, or 0)
  * is added to the reduced argument: the low part of an x that was itself
- * rounded. */
+ * rounded.  With `zero`, 0 in the lanes not in `keep` (free on vscalefps,
+ * as for vx_exp_pd_gz). */
 VX_ATTR __m512 vx_exp_ps_core_z(__m512 x, __m512 xlo, float e2, int has_lo, int zero,
                                  __mmask16 keep)
 {
@@ -200,8 +203,7 @@ VX_ATTR __m512 vx_exp_ps_core_z(__m512 x, __m512 xlo, float e2, int has_lo, int 
     return zero ? _mm512_maskz_scalef_ps(keep, y, k) : _mm512_scalef_ps(y, k);
 }
 
-/* The same, 0 in the lanes not in `keep` when `zero` (the mask is free on
- * vscalefps: cheaper than masking the adds that use the result). */
+/* The same without the mask. */
 VX_ATTR __m512 vx_exp_ps_core(__m512 x, __m512 xlo, float e2, int has_lo)
 {
     return vx_exp_ps_core_z(x, xlo, e2, has_lo, 0, (__mmask16)0xffff);
@@ -312,12 +314,14 @@ VX_ATTR void vx_rest_ps_chunk(const float *x, Py_ssize_t n, __m512 vm, float *e,
 }
 
 /* One chunk against the row max m, with the `raised` choice made for m
- * once and passed on as a constant (so the chunk loop has no branch on it). */
+ * once. */
 VX_ATTR void vx_rest_ps_span(const float *x, Py_ssize_t n, double m, float *e, Py_ssize_t pf,
                              __m512d *s, __m512d *s2, __m512i *added)
 {
     const __m512 vm = _mm512_set1_ps((float)m);
     int raised = m >= -65536.0 && m <= 65536.0;
+    /* both choices as constants (e as a constant NULL when absent), so that
+     * the chunk loop has no branch on either */
     if (raised && e)
         vx_rest_ps_chunk(x, n, vm, e, pf, 1, s, s2, added);
     else if (raised)

@@ -126,6 +126,22 @@ VX_ATTR void VN(vx_rest_step)(const double *x, double *e, __mmask8 k, int full, 
     }
     *added += __builtin_popcount((unsigned)keep);
 }
+
+/* The full steps of [i, i1), two at a time, into the two sums (elements
+ * 16 j .. 16 j + 7 of the chunk into s, the next 8 into s2); returns where
+ * they stopped. */
+VX_ATTR Py_ssize_t VN(vx_rest_pairs)(const double *x, double *e, Py_ssize_t i, Py_ssize_t i1,
+                                     Py_ssize_t pf, __m512d vm, const vx_tab_pd *tb,
+                                     __m512d *s, __m512d *s2, long long *added)
+{
+    for (; i + 16 <= i1; i += 16) {
+        _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
+        _mm_prefetch((const char *)(x + i + 8 + pf), _MM_HINT_T1);
+        VN(vx_rest_step)(x + i, e ? e + i : NULL, 0xff, 1, vm, tb, s, added);
+        VN(vx_rest_step)(x + i + 8, e ? e + i + 8 : NULL, 0xff, 1, vm, tb, s2, added);
+    }
+    return i;
+}
 #endif
 
 VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
@@ -145,22 +161,10 @@ VATTR static double VN(rest)(const VT *restrict x, Py_ssize_t n, double m,
         /* two sums, alternating by 8: one chain of dependent adds would
          * bound the loop by the add latency on rows of ~100 */
         __m512d s = _mm512_setzero_pd(), s2 = _mm512_setzero_pd();
-        Py_ssize_t i = i0;
-        if (e) {
-            for (; i + 16 <= i1; i += 16) {
-                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-                _mm_prefetch((const char *)(x + i + 8 + pf), _MM_HINT_T1);
-                VN(vx_rest_step)(x + i, e + i, 0xff, 1, vm, &tb, &s, &added);
-                VN(vx_rest_step)(x + i + 8, e + i + 8, 0xff, 1, vm, &tb, &s2, &added);
-            }
-        } else {
-            for (; i + 16 <= i1; i += 16) {
-                _mm_prefetch((const char *)(x + i + pf), _MM_HINT_T1);
-                _mm_prefetch((const char *)(x + i + 8 + pf), _MM_HINT_T1);
-                VN(vx_rest_step)(x + i, NULL, 0xff, 1, vm, &tb, &s, &added);
-                VN(vx_rest_step)(x + i + 8, NULL, 0xff, 1, vm, &tb, &s2, &added);
-            }
-        }
+        /* e passed as a constant NULL when absent, so that the steps
+         * inlined into the loop have no branch on it */
+        Py_ssize_t i = e ? VN(vx_rest_pairs)(x, e, i0, i1, pf, vm, &tb, &s, &s2, &added)
+                         : VN(vx_rest_pairs)(x, NULL, i0, i1, pf, vm, &tb, &s, &s2, &added);
         if (i + 8 <= i1) {
             VN(vx_rest_step)(x + i, e ? e + i : NULL, 0xff, 1, vm, &tb, &s, &added);
             i += 8;
